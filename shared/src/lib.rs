@@ -1,0 +1,14 @@
+//! compliance-lake core: everything the CLI and the Lambda functions share.
+//!
+//! - [`api`]: the Compliance API client (pacing, retries, pagination, models).
+//! - [`budget`]: the request budget every API call draws from.
+//! - [`store`]: where records and state go (local directory here; S3/DynamoDB adapters later).
+//! - [`streams`]: one module per stream, declaring its pagination family and checkpoint.
+//! - [`sync`]: runs streams as jobs and reports what happened.
+
+pub mod api;
+pub mod budget;
+pub mod store;
+pub mod streams;
+pub mod sync;
+pub mod time;
