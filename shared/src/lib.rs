@@ -12,3 +12,4 @@ pub mod store;
 pub mod streams;
 pub mod sync;
 pub mod time;
+pub mod verify;

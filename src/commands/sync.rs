@@ -1,0 +1,206 @@
+//! `compliance-lake sync`.
+
+use crate::ui;
+use anyhow::{bail, Context};
+use clap::Args;
+use shared::api::{ApiClient, ApiKey, ClientConfig};
+use shared::budget::{LocalBudget, RequestBudget};
+use shared::store::{LocalObjectSink, LocalStateStore};
+use shared::streams::{FailPoints, JobContext, SyncConfig};
+use shared::sync::{RunOptions, RunReport, StreamSelection};
+use shared::time::Timestamp;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const KEY_ENV: &str = "ANTHROPIC_COMPLIANCE_ACCESS_KEY";
+
+/// How to reach the API (shared by sync and check-key).
+#[derive(Args, Debug, Clone)]
+pub struct ApiArgs {
+    /// Base URL of the Compliance API (point it at `fake-api` to test).
+    #[arg(long, env = "COMPLIANCE_API_BASE_URL", default_value = shared::api::DEFAULT_BASE_URL)]
+    pub api_base_url: String,
+    /// Read the access key from this file instead of $ANTHROPIC_COMPLIANCE_ACCESS_KEY.
+    #[arg(long)]
+    pub api_key_file: Option<PathBuf>,
+    /// Requests per minute for the whole sync; the tenant's limit (600) is shared with every other tool.
+    #[arg(long, env = "COMPLIANCE_LAKE_BUDGET_PER_MINUTE", default_value_t = 600)]
+    pub budget_per_minute: u32,
+    /// Whole-request timeout in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub request_timeout_secs: u64,
+    /// Connect timeout in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub connect_timeout_secs: u64,
+    /// Refuse responses larger than this many bytes.
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    pub max_response_bytes: usize,
+    /// Value of the `anthropic-version` header; empty to send none.
+    #[arg(long, default_value = shared::api::client::ANTHROPIC_VERSION)]
+    pub anthropic_version: String,
+}
+
+impl ApiArgs {
+    pub fn key(&self) -> anyhow::Result<ApiKey> {
+        let raw = match &self.api_key_file {
+            Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading --api-key-file {}", p.display()))?,
+            None => std::env::var(KEY_ENV).unwrap_or_default(),
+        };
+        let key = ApiKey::new(raw);
+        key.check_shape()?;
+        Ok(key)
+    }
+
+    pub fn client(&self, key: ApiKey) -> anyhow::Result<ApiClient> {
+        let mut cfg = ClientConfig::new(self.api_base_url.clone(), key);
+        cfg.request_timeout = Duration::from_secs(self.request_timeout_secs.max(1));
+        cfg.connect_timeout = Duration::from_secs(self.connect_timeout_secs.max(1));
+        cfg.max_response_bytes = self.max_response_bytes;
+        cfg.anthropic_version = Some(self.anthropic_version.clone()).filter(|v| !v.is_empty());
+        let budget: Arc<dyn RequestBudget> = Arc::new(LocalBudget::new(self.budget_per_minute));
+        Ok(ApiClient::new(cfg, budget)?)
+    }
+}
+
+/// What to sync and how (shared by sync and demo).
+#[derive(Args, Debug, Clone)]
+pub struct StreamArgs {
+    /// First-run start (RFC 3339) for activities and chats. Default: activities look back 90 days; chats start now.
+    #[arg(long)]
+    pub backfill_start: Option<String>,
+    /// Only these organizations (comma-separated UUIDs or org_… ids).
+    #[arg(long, value_delimiter = ',')]
+    pub org_ids: Vec<String>,
+    /// Only chats of these users (user_… ids; applied client-side, the API forbids it on the incremental listing).
+    #[arg(long, value_delimiter = ',')]
+    pub user_ids: Vec<String>,
+    /// Only chats in these projects (claude_proj_… ids).
+    #[arg(long, value_delimiter = ',')]
+    pub project_ids: Vec<String>,
+    /// Activity types to leave out, e.g. compliance_api_accessed (our own polling shows up there).
+    #[arg(long, value_delimiter = ',')]
+    pub exclude_activity_types: Vec<String>,
+    /// Streams to run (comma-separated): organizations, users, activities, chats, projects.
+    #[arg(long)]
+    pub streams: Option<String>,
+    /// Jobs run at once (they share the request budget).
+    #[arg(long, default_value_t = 4)]
+    pub workers: usize,
+    /// Minutes re-read behind the activities watermark (late-indexed events).
+    #[arg(long, default_value_t = 10)]
+    pub overlap_minutes: i64,
+    /// Hide progress bars.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl StreamArgs {
+    pub fn sync_config(&self) -> anyhow::Result<SyncConfig> {
+        let backfill_start = match &self.backfill_start {
+            Some(s) => Some(Timestamp::parse(s).with_context(|| "--backfill-start")?),
+            None => None,
+        };
+        if self.overlap_minutes < 0 {
+            bail!("--overlap-minutes must be ≥ 0");
+        }
+        let check_ids = |what: &str, ids: &[String], prefixes: &[&str]| -> anyhow::Result<()> {
+            for id in ids {
+                let ok = prefixes.iter().any(|p| id.starts_with(p)) || (what == "--org-ids" && uuid::Uuid::parse_str(id).is_ok());
+                if !ok {
+                    bail!("{what}: {id:?} is not a valid id (expected {})", prefixes.join(" or "));
+                }
+            }
+            Ok(())
+        };
+        check_ids("--org-ids", &self.org_ids, &["org_"])?;
+        check_ids("--user-ids", &self.user_ids, &["user_"])?;
+        check_ids("--project-ids", &self.project_ids, &["claude_proj_"])?;
+        Ok(SyncConfig {
+            backfill_start,
+            activity_overlap: chrono::Duration::minutes(self.overlap_minutes),
+            project_overlap: chrono::Duration::minutes(self.overlap_minutes),
+            org_ids: self.org_ids.clone(),
+            user_ids: self.user_ids.clone(),
+            project_ids: self.project_ids.clone(),
+            exclude_activity_types: self.exclude_activity_types.clone(),
+            ..SyncConfig::default()
+        })
+    }
+
+    pub fn options(&self) -> anyhow::Result<RunOptions> {
+        let streams = match &self.streams {
+            Some(s) => StreamSelection::parse(s).map_err(anyhow::Error::msg)?,
+            None => StreamSelection::default(),
+        };
+        Ok(RunOptions { workers: self.workers.clamp(1, 64), streams, ..RunOptions::default() })
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(flatten)]
+    pub streams: StreamArgs,
+    /// The store directory (lake layout + state).
+    #[arg(long, env = "COMPLIANCE_LAKE_STORE", default_value = "compliance-lake-store")]
+    pub store: PathBuf,
+    /// Sync the built-in synthetic tenant (served in-process) instead of the real API.
+    #[arg(long)]
+    pub synthetic: bool,
+    /// Seed of the synthetic tenant.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+pub fn new_run_id() -> String {
+    format!("run-{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// Builds the local-backend context and runs one sync.
+pub async fn sync_local(client: ApiClient, store: &std::path::Path, cfg: SyncConfig, opts: RunOptions, show_progress: bool) -> anyhow::Result<RunReport> {
+    let sink = Arc::new(LocalObjectSink::new(store).with_context(|| format!("opening store {}", store.display()))?);
+    let state = Arc::new(LocalStateStore::new(store)?);
+    let failpoints = FailPoints::from_env().map_err(anyhow::Error::msg)?;
+    let ctx = JobContext {
+        client,
+        sink,
+        state,
+        cfg: Arc::new(cfg),
+        run_id: new_run_id(),
+        failpoints,
+        now: Timestamp::now(),
+        deadline: None,
+    };
+    let progress = ui::Bars::new(show_progress);
+    let report = shared::sync::run(ctx, opts, progress.clone()).await;
+    progress.clear();
+    Ok(report)
+}
+
+pub async fn run(a: SyncArgs) -> anyhow::Result<ExitCode> {
+    let cfg = a.streams.sync_config()?;
+    let opts = a.streams.options()?;
+    let mut _fake = None;
+    let client = if a.synthetic {
+        let (handle, key) = super::fake_api::start_synthetic(a.seed, None).await?;
+        let mut api = a.api.clone();
+        api.api_base_url = handle.base_url();
+        _fake = Some(handle);
+        api.client(key)?
+    } else {
+        a.api.client(a.api.key()?)?
+    };
+    let report = sync_local(client, &a.store, cfg, opts, !a.streams.no_progress).await?;
+    ui::print_summary(&report, &a.store);
+    if report.ok() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let f = report.failures();
+        let (job, err) = f.first().copied().unwrap_or(("?", "?"));
+        eprintln!("compliance-lake: sync incomplete: {} job(s) failed; first: {job}: {err}", f.len());
+        Ok(ExitCode::FAILURE)
+    }
+}
