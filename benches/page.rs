@@ -48,7 +48,9 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("page");
     g.throughput(Throughput::Elements(5000));
     g.sample_size(20);
-    g.bench_function("activities_5000_parse_encode_gzip", |b| b.iter_batched(|| body.clone(), |b| process(&b), BatchSize::LargeInput));
+    g.bench_function("activities_5000_parse_encode_gzip", |b| {
+        b.iter_batched(|| body.clone(), |b| process(&b), BatchSize::LargeInput)
+    });
     g.finish();
 }
 

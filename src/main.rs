@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "compliance-lake", version, about = "Copy everything Anthropic's Compliance API holds into your own lake — complete, exactly once, DLP-scanned.")]
+#[command(
+    name = "compliance-lake",
+    version,
+    about = "Copy everything Anthropic's Compliance API holds into your own lake — complete, exactly once, DLP-scanned."
+)]
 struct Cli {
     /// Log format: `human` (default on a terminal) or `json` (structured, one object per line).
     #[arg(long, global = true, env = "COMPLIANCE_LAKE_LOG_FORMAT", default_value = "human")]

@@ -16,7 +16,11 @@ pub struct Bars {
 impl Bars {
     pub fn new(enabled: bool) -> Arc<Self> {
         let target = if enabled { ProgressDrawTarget::stderr_with_hz(8) } else { ProgressDrawTarget::hidden() };
-        let b = Arc::new(Bars { multi: MultiProgress::with_draw_target(target), bars: Mutex::new(HashMap::new()), enabled });
+        let b = Arc::new(Bars {
+            multi: MultiProgress::with_draw_target(target),
+            bars: Mutex::new(HashMap::new()),
+            enabled,
+        });
         if enabled {
             let weak = Arc::downgrade(&b);
             tokio::spawn(async move {
@@ -56,7 +60,10 @@ impl Progress for Bars {
             return;
         }
         let pb = self.multi.add(ProgressBar::new_spinner());
-        pb.set_style(ProgressStyle::with_template("{spinner:.cyan} {prefix:<28} {elapsed:>4} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        pb.set_style(
+            ProgressStyle::with_template("{spinner:.cyan} {prefix:<28} {elapsed:>4} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         pb.set_prefix(key.to_string());
         pb.enable_steady_tick(Duration::from_millis(120));
         self.bars.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), (pb, stats));
@@ -97,12 +104,26 @@ pub fn summary_table(report: &RunReport) -> String {
             s.rate_limited.to_string(),
             s.duplicates_skipped.to_string(),
             fmt_dur(s.duration),
-            if s.failed == 0 { format!("ok ({} job{})", s.jobs, if s.jobs == 1 { "" } else { "s" }) } else { format!("FAILED {}/{}", s.failed, s.jobs) },
+            if s.failed == 0 {
+                format!("ok ({} job{})", s.jobs, if s.jobs == 1 { "" } else { "s" })
+            } else {
+                format!("FAILED {}/{}", s.failed, s.jobs)
+            },
         ]);
     }
-    let widths: Vec<usize> = (0..header.len()).map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0))
+        .collect();
     let line = |cells: Vec<String>| -> String {
-        cells.iter().enumerate().map(|(i, c)| format!("{:<w$}", c, w = widths[i])).collect::<Vec<_>>().join("  ").trim_end().to_string() + "\n"
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{:<w$}", c, w = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+            + "\n"
     };
     out.push_str(&line(header.iter().map(|s| s.to_string()).collect()));
     out.push_str(&line(widths.iter().map(|w| "─".repeat(*w)).collect()));

@@ -8,8 +8,10 @@
 
 pub mod api;
 pub mod budget;
+pub mod fake_api;
 pub mod store;
 pub mod streams;
 pub mod sync;
+pub mod synthetic;
 pub mod time;
 pub mod verify;

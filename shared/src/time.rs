@@ -30,11 +30,7 @@ impl Timestamp {
         if let Ok(dt) = DateTime::parse_from_rfc3339(&with_t) {
             return Ok(Timestamp(dt.with_timezone(&Utc)));
         }
-        for fmt in [
-            "%Y-%m-%dT%H:%M:%S%.f",
-            "%Y-%m-%dT%H:%M:%S",
-            "%Y-%m-%dT%H:%M",
-        ] {
+        for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
             if let Ok(n) = NaiveDateTime::parse_from_str(&with_t, fmt) {
                 return Ok(Timestamp(n.and_utc()));
             }
@@ -120,16 +116,8 @@ mod tests {
         assert_eq!(z, shifted);
         assert_eq!(z, nocolon);
         assert_eq!(z.to_rfc3339(), "2026-09-21T01:41:57.039607Z");
-        assert_eq!(
-            Timestamp::parse("2026-08-01").unwrap().to_rfc3339(),
-            "2026-08-01T00:00:00.000000Z"
-        );
-        assert_eq!(
-            Timestamp::parse("2026-08-01 10:00:00")
-                .unwrap()
-                .to_rfc3339(),
-            "2026-08-01T10:00:00.000000Z"
-        );
+        assert_eq!(Timestamp::parse("2026-08-01").unwrap().to_rfc3339(), "2026-08-01T00:00:00.000000Z");
+        assert_eq!(Timestamp::parse("2026-08-01 10:00:00").unwrap().to_rfc3339(), "2026-08-01T10:00:00.000000Z");
         assert!(Timestamp::parse("yesterday").is_err());
         assert!(Timestamp::parse("").is_err());
     }

@@ -13,7 +13,8 @@ pub async fn read_table(sink: &dyn ObjectSink, table: Table) -> Result<Vec<Value
             continue;
         }
         let Some(bytes) = sink.get(&key).await? else { continue };
-        let recs = ndjson::decode_gz(&bytes).map_err(|e| StoreError::Corrupt { key: key.clone(), reason: e.to_string() })?;
+        let recs =
+            ndjson::decode_gz(&bytes).map_err(|e| StoreError::Corrupt { key: key.clone(), reason: e.to_string() })?;
         out.extend(recs);
     }
     Ok(out)

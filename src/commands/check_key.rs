@@ -25,12 +25,16 @@ pub async fn run(a: CheckKeyArgs) -> anyhow::Result<ExitCode> {
     }
     let key = a.api.key()?;
     let kind = key.kind();
-    println!("key {} ({})", key.fingerprint(), match kind {
-        KeyKind::Compliance => "Compliance Access Key",
-        KeyKind::Admin => "Admin API key: reaches the Activity Feed only",
-        KeyKind::ClaudeApi => "Claude API key",
-        KeyKind::Unknown => "unrecognised prefix",
-    });
+    println!(
+        "key {} ({})",
+        key.fingerprint(),
+        match kind {
+            KeyKind::Compliance => "Compliance Access Key",
+            KeyKind::Admin => "Admin API key: reaches the Activity Feed only",
+            KeyKind::ClaudeApi => "Claude API key",
+            KeyKind::Unknown => "unrecognised prefix",
+        }
+    );
     let client = a.api.client(key)?;
     let stats = CallStats::default();
     let one = vec![("limit".to_string(), "1".to_string())];
@@ -45,7 +49,13 @@ pub async fn run(a: CheckKeyArgs) -> anyhow::Result<ExitCode> {
         match client.get_json(&path, &one, &stats).await {
             Ok(r) => {
                 if what == "organizations" {
-                    first_org = r.body.get("data").and_then(|d| d.get(0)).and_then(|o| o.get("uuid")).and_then(|u| u.as_str()).map(str::to_string);
+                    first_org = r
+                        .body
+                        .get("data")
+                        .and_then(|d| d.get(0))
+                        .and_then(|o| o.get("uuid"))
+                        .and_then(|u| u.as_str())
+                        .map(str::to_string);
                 }
                 println!("  ok    {scope:<28} {what}");
             }

@@ -5,8 +5,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use shared::api::{ApiClient, ApiKey, ClientConfig};
 use shared::budget::{LocalBudget, RequestBudget};
-use shared::store::{LocalObjectSink, LocalStateStore};
-use shared::streams::{FailPoints, JobContext, SyncConfig};
+use shared::streams::{FailPoints, SyncConfig};
 use shared::sync::{RunOptions, RunReport, StreamSelection};
 use shared::time::Timestamp;
 use std::path::PathBuf;
@@ -107,7 +106,8 @@ impl StreamArgs {
         }
         let check_ids = |what: &str, ids: &[String], prefixes: &[&str]| -> anyhow::Result<()> {
             for id in ids {
-                let ok = prefixes.iter().any(|p| id.starts_with(p)) || (what == "--org-ids" && uuid::Uuid::parse_str(id).is_ok());
+                let ok = prefixes.iter().any(|p| id.starts_with(p))
+                    || (what == "--org-ids" && uuid::Uuid::parse_str(id).is_ok());
                 if !ok {
                     bail!("{what}: {id:?} is not a valid id (expected {})", prefixes.join(" or "));
                 }
@@ -155,25 +155,17 @@ pub struct SyncArgs {
     pub seed: u64,
 }
 
-pub fn new_run_id() -> String {
-    format!("run-{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8])
-}
-
 /// Builds the local-backend context and runs one sync.
-pub async fn sync_local(client: ApiClient, store: &std::path::Path, cfg: SyncConfig, opts: RunOptions, show_progress: bool) -> anyhow::Result<RunReport> {
-    let sink = Arc::new(LocalObjectSink::new(store).with_context(|| format!("opening store {}", store.display()))?);
-    let state = Arc::new(LocalStateStore::new(store)?);
+pub async fn sync_local(
+    client: ApiClient,
+    store: &std::path::Path,
+    cfg: SyncConfig,
+    opts: RunOptions,
+    show_progress: bool,
+) -> anyhow::Result<RunReport> {
     let failpoints = FailPoints::from_env().map_err(anyhow::Error::msg)?;
-    let ctx = JobContext {
-        client,
-        sink,
-        state,
-        cfg: Arc::new(cfg),
-        run_id: new_run_id(),
-        failpoints,
-        now: Timestamp::now(),
-        deadline: None,
-    };
+    let ctx = shared::sync::local_context(client, store, cfg, failpoints)
+        .with_context(|| format!("opening store {}", store.display()))?;
     let progress = ui::Bars::new(show_progress);
     let report = shared::sync::run(ctx, opts, progress.clone()).await;
     progress.clear();

@@ -89,9 +89,7 @@ pub struct ApiClient {
 
 impl std::fmt::Debug for ApiClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiClient")
-            .field("base_url", &self.cfg.base_url)
-            .finish()
+        f.debug_struct("ApiClient").field("base_url", &self.cfg.base_url).finish()
     }
 }
 
@@ -104,10 +102,7 @@ impl ApiClient {
     pub fn new(cfg: ClientConfig, budget: Arc<dyn RequestBudget>) -> Result<Self, ApiError> {
         cfg.api_key.check_shape()?;
         if url::Url::parse(&cfg.base_url).is_err() {
-            return Err(ApiError::Config(format!(
-                "--api-base-url {:?} is not a URL",
-                cfg.base_url
-            )));
+            return Err(ApiError::Config(format!("--api-base-url {:?} is not a URL", cfg.base_url)));
         }
         let http = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
@@ -115,11 +110,7 @@ impl ApiClient {
             .user_agent(concat!("compliance-lake/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ApiError::Config(format!("HTTP client: {e}")))?;
-        Ok(ApiClient {
-            http,
-            cfg: Arc::new(cfg),
-            budget,
-        })
+        Ok(ApiClient { http, cfg: Arc::new(cfg), budget })
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -152,27 +143,19 @@ impl ApiClient {
     ) -> Result<JsonResponse, ApiError> {
         match self.execute(path, query, stats, true).await? {
             Body::Json(body, request_id) => Ok(JsonResponse { body, request_id }),
-            Body::Bytes(b) => Err(ApiError::Malformed {
-                path: path.into(),
-                reason: "expected JSON".into(),
-                request_id: b.request_id,
-            }),
+            Body::Bytes(b) => {
+                Err(ApiError::Malformed { path: path.into(), reason: "expected JSON".into(), request_id: b.request_id })
+            }
         }
     }
 
     /// Downloads a file body (files content endpoint), with its describing headers.
-    pub async fn get_bytes(
-        &self,
-        path: &str,
-        stats: &CallStats,
-    ) -> Result<BytesResponse, ApiError> {
+    pub async fn get_bytes(&self, path: &str, stats: &CallStats) -> Result<BytesResponse, ApiError> {
         match self.execute(path, &[], stats, false).await? {
             Body::Bytes(b) => Ok(b),
-            Body::Json(..) => Err(ApiError::Malformed {
-                path: path.into(),
-                reason: "expected bytes".into(),
-                request_id: None,
-            }),
+            Body::Json(..) => {
+                Err(ApiError::Malformed { path: path.into(), reason: "expected bytes".into(), request_id: None })
+            }
         }
     }
 
@@ -199,12 +182,7 @@ impl ApiClient {
                         Ok(b) => {
                             stats.bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
                             if !json {
-                                let get = |n: &str| {
-                                    headers
-                                        .get(n)
-                                        .and_then(|v| v.to_str().ok())
-                                        .map(str::to_string)
-                                };
+                                let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
                                 return Ok(Body::Bytes(BytesResponse {
                                     bytes: b,
                                     content_type: get("content-type"),
@@ -220,21 +198,13 @@ impl ApiClient {
                             };
                             (
                                 Failure::Malformed,
-                                ApiError::Malformed {
-                                    path: path.into(),
-                                    reason,
-                                    request_id: request_id.clone(),
-                                },
+                                ApiError::Malformed { path: path.into(), reason, request_id: request_id.clone() },
                             )
                         }
                     }
                 }
             };
-            match self
-                .cfg
-                .retry
-                .decide(failure, attempt, rand::random::<f64>())
-            {
+            match self.cfg.retry.decide(failure, attempt, rand::random::<f64>()) {
                 RetryDecision::RetryAfter(d) => {
                     stats.retries.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(path, attempt, wait_ms = d.as_millis() as u64, error = %err, "retrying");
@@ -253,19 +223,10 @@ impl ApiClient {
         path: &str,
         stats: &CallStats,
         attempt: u32,
-    ) -> Result<
-        (
-            Result<reqwest::Response, (Failure, ApiError)>,
-            Option<String>,
-        ),
-        ApiError,
-    > {
+    ) -> Result<(Result<reqwest::Response, (Failure, ApiError)>, Option<String>), ApiError> {
         self.budget.acquire().await;
         stats.requests.fetch_add(1, Ordering::Relaxed);
-        let mut req = self
-            .http
-            .get(url.clone())
-            .header("x-api-key", self.cfg.api_key.expose());
+        let mut req = self.http.get(url.clone()).header("x-api-key", self.cfg.api_key.expose());
         if let Some(v) = &self.cfg.anthropic_version {
             req = req.header("anthropic-version", v);
         }
@@ -274,23 +235,13 @@ impl ApiClient {
             Err(e) => {
                 let reason = describe_reqwest(&e);
                 return Ok((
-                    Err((
-                        Failure::Transport,
-                        ApiError::Transport {
-                            url: redact_url(url),
-                            reason,
-                            attempts: attempt,
-                        },
-                    )),
+                    Err((Failure::Transport, ApiError::Transport { url: redact_url(url), reason, attempts: attempt })),
                     None,
                 ));
             }
         };
         let headers = resp.headers().clone();
-        let request_id = headers
-            .get("request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let request_id = headers.get("request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
         let info = rate_limit_info(&headers);
         if !info.is_empty() {
             self.budget.observe(&info);
@@ -299,14 +250,9 @@ impl ApiClient {
         if resp.status().is_success() {
             return Ok((Ok(resp), request_id));
         }
-        let retry_after = headers
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let should_retry = headers
-            .get("x-should-retry")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim().eq_ignore_ascii_case("true"));
+        let retry_after = headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        let should_retry =
+            headers.get("x-should-retry").and_then(|v| v.to_str().ok()).map(|v| v.trim().eq_ignore_ascii_case("true"));
         if status == 429 {
             stats.rate_limited.fetch_add(1, Ordering::Relaxed);
             let pause = retry_after.unwrap_or_else(|| self.cfg.retry.backoff(attempt, 0.0));
@@ -316,26 +262,8 @@ impl ApiClient {
         let body = read_limited(resp, 64 * 1024).await;
         let (etype, message, body_rid) = parse_error_body(&body);
         let request_id = request_id.or(body_rid);
-        let err = classify(
-            status,
-            &etype,
-            &message,
-            path,
-            request_id.clone(),
-            attempt,
-            should_retry == Some(false),
-        );
-        Ok((
-            Err((
-                Failure::Status {
-                    status,
-                    retry_after,
-                    should_retry,
-                },
-                err,
-            )),
-            request_id,
-        ))
+        let err = classify(status, &etype, &message, path, request_id.clone(), attempt, should_retry == Some(false));
+        Ok((Err((Failure::Status { status, retry_after, should_retry }, err)), request_id))
     }
 
     async fn read_capped(
@@ -345,11 +273,7 @@ impl ApiClient {
         request_id: &Option<String>,
     ) -> Result<bytes::Bytes, ApiError> {
         let limit = self.cfg.max_response_bytes;
-        let too_large = || ApiError::TooLarge {
-            path: path.into(),
-            limit,
-            request_id: request_id.clone(),
-        };
+        let too_large = || ApiError::TooLarge { path: path.into(), limit, request_id: request_id.clone() };
         if let Some(len) = resp.content_length() {
             if len as usize > limit {
                 return Err(too_large());
@@ -391,28 +315,11 @@ async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Vec<u8> {
 
 fn finalize(err: ApiError, attempts: u32) -> ApiError {
     match err {
-        ApiError::Server {
-            status,
-            message,
-            should_retry_false,
-            request_id,
-            ..
-        } => ApiError::Server {
-            status,
-            message,
-            attempts,
-            should_retry_false,
-            request_id,
-        },
-        ApiError::Transport { url, reason, .. } => ApiError::Transport {
-            url,
-            reason,
-            attempts,
-        },
-        ApiError::RateLimited { request_id, .. } => ApiError::RateLimited {
-            attempts,
-            request_id,
-        },
+        ApiError::Server { status, message, should_retry_false, request_id, .. } => {
+            ApiError::Server { status, message, attempts, should_retry_false, request_id }
+        }
+        ApiError::Transport { url, reason, .. } => ApiError::Transport { url, reason, attempts },
+        ApiError::RateLimited { request_id, .. } => ApiError::RateLimited { attempts, request_id },
         e => e,
     }
 }
@@ -429,47 +336,22 @@ pub fn classify(
 ) -> ApiError {
     let message = message.to_string();
     match status {
-        400 => ApiError::BadRequest {
-            message,
-            request_id,
-        },
-        401 => ApiError::Unauthorized {
-            message,
-            request_id,
-        },
-        403 => ApiError::Forbidden {
-            message,
-            request_id,
-        },
-        404 if message.trim() == "Not found" || message.is_empty() => ApiError::NotAuthenticated {
-            path: path.into(),
-            request_id,
-        },
-        404 => ApiError::NotFound {
-            message,
-            request_id,
-        },
-        429 => ApiError::RateLimited {
-            attempts,
-            request_id,
-        },
+        400 => ApiError::BadRequest { message, request_id },
+        401 => ApiError::Unauthorized { message, request_id },
+        403 => ApiError::Forbidden { message, request_id },
+        404 if message.trim() == "Not found" || message.is_empty() => {
+            ApiError::NotAuthenticated { path: path.into(), request_id }
+        }
+        404 => ApiError::NotFound { message, request_id },
+        429 => ApiError::RateLimited { attempts, request_id },
         s if s >= 500 => ApiError::Server {
             status: s,
-            message: if message.is_empty() {
-                etype.to_string()
-            } else {
-                message
-            },
+            message: if message.is_empty() { etype.to_string() } else { message },
             attempts,
             should_retry_false,
             request_id,
         },
-        s => ApiError::OtherClient {
-            status: s,
-            error_type: etype.to_string(),
-            message,
-            request_id,
-        },
+        s => ApiError::OtherClient { status: s, error_type: etype.to_string(), message, request_id },
     }
 }
 
@@ -478,28 +360,17 @@ pub fn classify(
 pub fn parse_error_body(body: &[u8]) -> (String, String, Option<String>) {
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
         let e = v.get("error");
-        let etype = e
-            .and_then(|e| e.get("type"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let etype = e.and_then(|e| e.get("type")).and_then(Value::as_str).unwrap_or("").to_string();
         let msg = e
             .and_then(|e| e.get("message"))
             .and_then(Value::as_str)
             .or_else(|| v.get("message").and_then(Value::as_str))
             .unwrap_or("")
             .to_string();
-        let rid = v
-            .get("request_id")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        let rid = v.get("request_id").and_then(Value::as_str).map(str::to_string);
         return (etype, msg, rid);
     }
-    let text: String = String::from_utf8_lossy(body)
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect();
+    let text: String = String::from_utf8_lossy(body).chars().filter(|c| !c.is_control()).take(200).collect();
     (String::new(), text, None)
 }
 
@@ -507,8 +378,7 @@ pub fn rate_limit_info(h: &HeaderMap) -> RateLimitInfo {
     let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok());
     RateLimitInfo {
         limit: get("anthropic-ratelimit-requests-limit").and_then(|v| v.trim().parse().ok()),
-        remaining: get("anthropic-ratelimit-requests-remaining")
-            .and_then(|v| v.trim().parse().ok()),
+        remaining: get("anthropic-ratelimit-requests-remaining").and_then(|v| v.trim().parse().ok()),
         reset: get("anthropic-ratelimit-requests-reset").and_then(|v| Timestamp::parse(v).ok()),
     }
 }

@@ -17,78 +17,37 @@ pub enum ApiError {
     OrgIdMalformed(String),
 
     #[error("API key invalid or revoked (401 {message}); create a fresh Compliance Access Key (sk-ant-api01-…) and reconnect{}", rid(.request_id))]
-    Unauthorized {
-        message: String,
-        request_id: Option<String>,
-    },
+    Unauthorized { message: String, request_id: Option<String> },
 
     #[error("Key lacks the required compliance scopes, or wrong key type (403 {message}); use a Compliance Access Key (sk-ant-api01-…) with read:compliance_activities, read:compliance_user_data and read:compliance_org_data{}", rid(.request_id))]
-    Forbidden {
-        message: String,
-        request_id: Option<String>,
-    },
+    Forbidden { message: String, request_id: Option<String> },
 
     #[error("the API answered 404 \"Not found\" for {path}: the key is not a Compliance Access Key (a Claude API key sk-ant-api03-… or an Analytics key looks exactly like this), the key is missing, or --api-base-url does not point at the Compliance API{}", rid(.request_id))]
-    NotAuthenticated {
-        path: String,
-        request_id: Option<String>,
-    },
+    NotAuthenticated { path: String, request_id: Option<String> },
 
     #[error("Organization or resource not found (404 {message}); confirm the organization UUID belongs to the parent organization the key was created for{}", rid(.request_id))]
-    NotFound {
-        message: String,
-        request_id: Option<String>,
-    },
+    NotFound { message: String, request_id: Option<String> },
 
     #[error("Rate limited — try again shortly (429; still limited after {attempts} attempts){}", rid(.request_id))]
-    RateLimited {
-        attempts: u32,
-        request_id: Option<String>,
-    },
+    RateLimited { attempts: u32, request_id: Option<String> },
 
     #[error("the API rejected the request (400 {message}){}", rid(.request_id))]
-    BadRequest {
-        message: String,
-        request_id: Option<String>,
-    },
+    BadRequest { message: String, request_id: Option<String> },
 
     #[error("the API rejected the request ({status} {error_type}: {message}){}", rid(.request_id))]
-    OtherClient {
-        status: u16,
-        error_type: String,
-        message: String,
-        request_id: Option<String>,
-    },
+    OtherClient { status: u16, error_type: String, message: String, request_id: Option<String> },
 
     #[error("the API failed with {status} {message} after {attempts} attempts{}{}", if *.should_retry_false { " (the server said not to retry)" } else { "" }, rid(.request_id))]
-    Server {
-        status: u16,
-        message: String,
-        attempts: u32,
-        should_retry_false: bool,
-        request_id: Option<String>,
-    },
+    Server { status: u16, message: String, attempts: u32, should_retry_false: bool, request_id: Option<String> },
 
     #[error("could not reach the Compliance API at {url} after {attempts} attempts: {reason}")]
-    Transport {
-        url: String,
-        reason: String,
-        attempts: u32,
-    },
+    Transport { url: String, reason: String, attempts: u32 },
 
     #[error("the API sent a response that is not the expected JSON for {path}: {reason}{}", rid(.request_id))]
-    Malformed {
-        path: String,
-        reason: String,
-        request_id: Option<String>,
-    },
+    Malformed { path: String, reason: String, request_id: Option<String> },
 
     #[error("the API response for {path} exceeded the {limit}-byte cap (raise --max-response-bytes if this is expected){}", rid(.request_id))]
-    TooLarge {
-        path: String,
-        limit: usize,
-        request_id: Option<String>,
-    },
+    TooLarge { path: String, limit: usize, request_id: Option<String> },
 
     #[error("invalid client configuration: {0}")]
     Config(String),
@@ -110,10 +69,7 @@ impl ApiError {
             ApiError::RateLimited { .. }
                 | ApiError::Transport { .. }
                 | ApiError::Malformed { .. }
-                | ApiError::Server {
-                    should_retry_false: false,
-                    ..
-                }
+                | ApiError::Server { should_retry_false: false, .. }
         )
     }
 

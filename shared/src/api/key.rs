@@ -56,11 +56,7 @@ impl ApiKey {
         if self.is_empty() {
             return Err(super::ApiError::KeyMissing);
         }
-        if self
-            .expose()
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-        {
+        if self.expose().chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(super::ApiError::WrongKeyType(
                 "the key contains whitespace or control characters; paste it again without line breaks".into(),
             ));
@@ -97,13 +93,7 @@ mod tests {
         assert_eq!(ApiKey::new("sk-ant-api01-x").kind(), KeyKind::Compliance);
         assert_eq!(ApiKey::new("sk-ant-admin01-x").kind(), KeyKind::Admin);
         assert!(ApiKey::new("sk-ant-api03-x").check_shape().is_err());
-        assert!(matches!(
-            ApiKey::new("  ").check_shape(),
-            Err(crate::api::ApiError::KeyMissing)
-        ));
-        assert_eq!(
-            ApiKey::new("whatever").check_shape().unwrap(),
-            KeyKind::Unknown
-        );
+        assert!(matches!(ApiKey::new("  ").check_shape(), Err(crate::api::ApiError::KeyMissing)));
+        assert_eq!(ApiKey::new("whatever").check_shape().unwrap(), KeyKind::Unknown);
     }
 }

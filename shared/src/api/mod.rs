@@ -29,10 +29,7 @@ pub mod paths {
         format!("/v1/compliance/apps/projects/{}", seg(project_id))
     }
     pub fn project_attachments(project_id: &str) -> String {
-        format!(
-            "/v1/compliance/apps/projects/{}/attachments",
-            seg(project_id)
-        )
+        format!("/v1/compliance/apps/projects/{}/attachments", seg(project_id))
     }
     pub fn project_document(doc_id: &str) -> String {
         format!("/v1/compliance/apps/projects/documents/{}", seg(doc_id))
@@ -43,8 +40,6 @@ pub mod paths {
 
     /// Ids are opaque; percent-encode anything that is not URL-safe so an odd id cannot change the path.
     fn seg(s: &str) -> String {
-        url::form_urlencoded::byte_serialize(s.as_bytes())
-            .collect::<String>()
-            .replace('+', "%20")
+        url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
     }
 }

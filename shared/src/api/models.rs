@@ -438,14 +438,16 @@ mod tests {
         assert!(matches!(m.content[3], ContentBlock::Other(_)));
         assert_eq!(m.user_text().as_deref(), Some("hello"));
         assert_eq!(serde_json::to_value(&m).unwrap(), v);
-        let empty: ChatMessage =
-            serde_json::from_value(json!({"id": "m", "role": "user", "content": null})).unwrap();
+        let empty: ChatMessage = serde_json::from_value(json!({"id": "m", "role": "user", "content": null})).unwrap();
         assert!(empty.content.is_empty());
     }
 
     #[test]
     fn users_accept_either_email_field() {
-        let u: User = serde_json::from_value(json!({"id": "user_1", "email_address": "x@example.com", "organization_role": "wizard"})).unwrap();
+        let u: User = serde_json::from_value(
+            json!({"id": "user_1", "email_address": "x@example.com", "organization_role": "wizard"}),
+        )
+        .unwrap();
         assert_eq!(u.email.as_deref(), Some("x@example.com"));
         assert_eq!(u.organization_role.as_deref(), Some("wizard"));
     }
@@ -454,8 +456,7 @@ mod tests {
     fn attachments_discriminated() {
         let a: ProjectAttachment = serde_json::from_value(json!({"type": "project_doc", "id": "claude_proj_doc_1", "filename": "a.txt", "mime_type": "text/plain", "updated_at": null})).unwrap();
         assert!(matches!(a, ProjectAttachment::ProjectDoc { .. }));
-        let b: ProjectAttachment =
-            serde_json::from_value(json!({"type": "project_link", "url": "x"})).unwrap();
+        let b: ProjectAttachment = serde_json::from_value(json!({"type": "project_link", "url": "x"})).unwrap();
         assert!(matches!(b, ProjectAttachment::Other(_)));
     }
 }

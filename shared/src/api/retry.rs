@@ -30,11 +30,7 @@ impl Default for RetryPolicy {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Failure {
     /// HTTP status with the headers that matter.
-    Status {
-        status: u16,
-        retry_after: Option<Duration>,
-        should_retry: Option<bool>,
-    },
+    Status { status: u16, retry_after: Option<Duration>, should_retry: Option<bool> },
     /// Connect/read timeout, reset connection, truncated body.
     Transport,
     /// A 2xx whose body was not the JSON we expect (truncated or corrupted in flight).
@@ -45,11 +41,7 @@ impl RetryPolicy {
     /// `attempt` is 1 for the first failure. `jitter` in [0, 1) keeps workers from retrying in lockstep.
     pub fn decide(&self, failure: Failure, attempt: u32, jitter: f64) -> RetryDecision {
         match failure {
-            Failure::Status {
-                status: 429,
-                retry_after,
-                ..
-            } => {
+            Failure::Status { status: 429, retry_after, .. } => {
                 if attempt >= self.max_rate_limited_attempts {
                     return RetryDecision::GiveUp;
                 }
@@ -59,11 +51,7 @@ impl RetryPolicy {
                     None => RetryDecision::RetryAfter(self.backoff(attempt, 0.0)),
                 }
             }
-            Failure::Status {
-                status,
-                should_retry,
-                ..
-            } => {
+            Failure::Status { status, should_retry, .. } => {
                 if should_retry == Some(false) {
                     return RetryDecision::GiveUp;
                 }
@@ -102,11 +90,7 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
     }
     let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
     let d = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(
-        d.to_std()
-            .unwrap_or(Duration::ZERO)
-            .min(Duration::from_secs(3600)),
-    )
+    Some(d.to_std().unwrap_or(Duration::ZERO).min(Duration::from_secs(3600)))
 }
 
 #[cfg(test)]
@@ -114,11 +98,7 @@ mod tests {
     use super::*;
 
     fn st(status: u16, ra: Option<u64>, sr: Option<bool>) -> Failure {
-        Failure::Status {
-            status,
-            retry_after: ra.map(Duration::from_secs),
-            should_retry: sr,
-        }
+        Failure::Status { status, retry_after: ra.map(Duration::from_secs), should_retry: sr }
     }
 
     #[test]
@@ -155,10 +135,7 @@ mod tests {
         let p = RetryPolicy::default();
         for j in [0.0, 0.3, 0.999] {
             let d = p.backoff(4, j);
-            assert!(
-                d <= Duration::from_secs(8) && d >= Duration::from_secs(4),
-                "{d:?}"
-            );
+            assert!(d <= Duration::from_secs(8) && d >= Duration::from_secs(4), "{d:?}");
         }
     }
 

@@ -51,10 +51,7 @@ impl LocalBudget {
                 window: VecDeque::new(),
                 pause_until: None,
                 server_interval: None,
-                stats: BudgetStats {
-                    per_minute,
-                    ..Default::default()
-                },
+                stats: BudgetStats { per_minute, ..Default::default() },
             }),
             headroom: headroom.clamp(0.1, 1.0),
         }
@@ -126,11 +123,7 @@ impl RequestBudget for LocalBudget {
         let mut s = self.lock();
         if let Some(limit) = info.limit {
             // Never go above what the operator configured; follow the server down.
-            let want = if s.configured == 0 {
-                limit
-            } else {
-                s.configured.min(limit)
-            };
+            let want = if s.configured == 0 { limit } else { s.configured.min(limit) };
             if want > 0 && want != s.per_minute {
                 s.per_minute = want;
                 s.stats.per_minute = want;
@@ -206,17 +199,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn follows_server_limit_down_not_up() {
         let b = LocalBudget::new(600);
-        b.observe(&RateLimitInfo {
-            limit: Some(300),
-            remaining: None,
-            reset: None,
-        });
+        b.observe(&RateLimitInfo { limit: Some(300), remaining: None, reset: None });
         assert_eq!(b.stats().per_minute, 300);
-        b.observe(&RateLimitInfo {
-            limit: Some(6000),
-            remaining: None,
-            reset: None,
-        });
+        b.observe(&RateLimitInfo { limit: Some(6000), remaining: None, reset: None });
         assert_eq!(b.stats().per_minute, 600);
     }
 }

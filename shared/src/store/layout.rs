@@ -53,15 +53,7 @@ impl fmt::Display for Table {
 
 /// Makes a job key safe as part of an object name: `users/9101…` → `users-9101…`.
 pub fn slug(job: &str) -> String {
-    job.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
+    job.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect()
 }
 
 /// The prefix shared by every part of one batch of one job in one table.
@@ -71,11 +63,7 @@ pub fn batch_prefix(table: Table, dt: &str, job: &str, batch: &str) -> String {
 
 /// `<table>/dt=<dt>/<job>-<batch>-<part>.ndjson.gz`
 pub fn object_key(table: Table, dt: &str, job: &str, batch: &str, part: u32) -> String {
-    format!(
-        "{}{:05}.ndjson.gz",
-        batch_prefix(table, dt, job, batch),
-        part
-    )
+    format!("{}{:05}.ndjson.gz", batch_prefix(table, dt, job, batch), part)
 }
 
 /// The part number of a key made by [`object_key`].
@@ -91,16 +79,8 @@ mod tests {
     #[test]
     fn keys_are_deterministic_and_parse_back() {
         let k = object_key(Table::Users, "2026-11-23", "users/91012d09-e48b", "b1a2", 3);
-        assert_eq!(
-            k,
-            "users/dt=2026-11-23/users-91012d09-e48b-b1a2-00003.ndjson.gz"
-        );
+        assert_eq!(k, "users/dt=2026-11-23/users-91012d09-e48b-b1a2-00003.ndjson.gz");
         assert_eq!(part_of(&k), Some(3));
-        assert!(k.starts_with(&batch_prefix(
-            Table::Users,
-            "2026-11-23",
-            "users/91012d09-e48b",
-            "b1a2"
-        )));
+        assert!(k.starts_with(&batch_prefix(Table::Users, "2026-11-23", "users/91012d09-e48b", "b1a2")));
     }
 }

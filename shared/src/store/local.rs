@@ -14,14 +14,9 @@ use std::path::{Path, PathBuf};
 const STATE_DIR: &str = "_state";
 
 fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StoreError> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| StoreError::Backend(format!("no parent for {}", path.display())))?;
+    let dir = path.parent().ok_or_else(|| StoreError::Backend(format!("no parent for {}", path.display())))?;
     fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("object");
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("object");
     let tmp = dir.join(format!(".{name}.tmp-{}", uuid::Uuid::new_v4().simple()));
     let res = (|| {
         let mut f = fs::File::create(&tmp)?;
@@ -43,11 +38,7 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StoreError> {
 /// Rejects keys that could escape the store directory.
 fn safe_rel(key: &str) -> Result<PathBuf, StoreError> {
     let p = Path::new(key);
-    if key.is_empty()
-        || p.is_absolute()
-        || p.components()
-            .any(|c| !matches!(c, std::path::Component::Normal(_)))
-    {
+    if key.is_empty() || p.is_absolute() || p.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
         return Err(StoreError::Backend(format!("refusing unsafe key {key:?}")));
     }
     Ok(p.to_path_buf())
@@ -114,11 +105,7 @@ impl ObjectSink for LocalObjectSink {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         // Walk only the deepest existing directory of the prefix.
         let dir_part = prefix.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-        let start = if dir_part.is_empty() {
-            self.root.clone()
-        } else {
-            self.root.join(safe_rel(dir_part)?)
-        };
+        let start = if dir_part.is_empty() { self.root.clone() } else { self.root.join(safe_rel(dir_part)?) };
         let mut out = Vec::new();
         walk(&start, &self.root, &mut out).map_err(|e| StoreError::io(&start, e))?;
         out.retain(|k| k.starts_with(prefix));
@@ -151,10 +138,7 @@ impl LocalStateStore {
     pub fn new(store_root: impl AsRef<Path>) -> Result<Self, StoreError> {
         let dir = store_root.as_ref().join(STATE_DIR);
         fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
-        Ok(LocalStateStore {
-            dir,
-            lock: Default::default(),
-        })
+        Ok(LocalStateStore { dir, lock: Default::default() })
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
@@ -168,21 +152,13 @@ impl LocalStateStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StoreError::io(&path, e)),
         };
-        let doc: Value = serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt {
-            key: key.into(),
-            reason: e.to_string(),
-        })?;
-        let version =
-            doc.get("version")
-                .and_then(Value::as_u64)
-                .ok_or_else(|| StoreError::Corrupt {
-                    key: key.into(),
-                    reason: "no version".into(),
-                })?;
-        Ok(Some(Versioned {
-            version,
-            value: doc.get("value").cloned().unwrap_or(Value::Null),
-        }))
+        let doc: Value =
+            serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt { key: key.into(), reason: e.to_string() })?;
+        let version = doc
+            .get("version")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| StoreError::Corrupt { key: key.into(), reason: "no version".into() })?;
+        Ok(Some(Versioned { version, value: doc.get("value").cloned().unwrap_or(Value::Null) }))
     }
 }
 
@@ -192,12 +168,7 @@ impl StateStore for LocalStateStore {
         self.read(key)
     }
 
-    async fn save(
-        &self,
-        key: &str,
-        expected: Option<u64>,
-        value: &Value,
-    ) -> Result<u64, StoreError> {
+    async fn save(&self, key: &str, expected: Option<u64>, value: &Value) -> Result<u64, StoreError> {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         // Cross-process exclusion for the read-compare-write.
         let lock_path = self.dir.join(".lock");
@@ -207,21 +178,14 @@ impl StateStore for LocalStateStore {
             .write(true)
             .open(&lock_path)
             .map_err(|e| StoreError::io(&lock_path, e))?;
-        lock_file
-            .lock()
-            .map_err(|e| StoreError::io(&lock_path, e))?;
+        lock_file.lock().map_err(|e| StoreError::io(&lock_path, e))?;
         let current = self.read(key)?.map(|v| v.version);
         if current != expected {
-            return Err(StoreError::Conflict {
-                key: key.into(),
-                expected,
-                found: current,
-            });
+            return Err(StoreError::Conflict { key: key.into(), expected, found: current });
         }
         let next = current.unwrap_or(0) + 1;
         let doc = json!({"version": next, "value": value});
-        let bytes =
-            serde_json::to_vec_pretty(&doc).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| StoreError::Backend(e.to_string()))?;
         let res = write_atomic(&self.path(key)?, &bytes);
         let _ = lock_file.unlock();
         res.map(|_| next)
@@ -247,15 +211,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = LocalStateStore::new(dir.path()).unwrap();
         assert_eq!(s.save("a/b", None, &json!({"x": 1})).await.unwrap(), 1);
-        assert!(matches!(
-            s.save("a/b", None, &json!({})).await,
-            Err(StoreError::Conflict { .. })
-        ));
+        assert!(matches!(s.save("a/b", None, &json!({})).await, Err(StoreError::Conflict { .. })));
         assert_eq!(s.save("a/b", Some(1), &json!({"x": 2})).await.unwrap(), 2);
-        assert!(matches!(
-            s.save("a/b", Some(1), &json!({})).await,
-            Err(StoreError::Conflict { .. })
-        ));
+        assert!(matches!(s.save("a/b", Some(1), &json!({})).await, Err(StoreError::Conflict { .. })));
         assert_eq!(s.load("a/b").await.unwrap().unwrap().value, json!({"x": 2}));
         assert_eq!(s.keys("a/").await.unwrap(), vec!["a/b".to_string()]);
     }
@@ -264,37 +222,13 @@ mod tests {
     async fn objects_overwrite_list_delete() {
         let dir = tempfile::tempdir().unwrap();
         let s = LocalObjectSink::new(dir.path()).unwrap();
-        s.put(
-            "t/dt=2026-01-01/a-00000.ndjson.gz",
-            Bytes::from_static(b"1"),
-        )
-        .await
-        .unwrap();
-        s.put(
-            "t/dt=2026-01-01/a-00000.ndjson.gz",
-            Bytes::from_static(b"2"),
-        )
-        .await
-        .unwrap();
-        s.put(
-            "t/dt=2026-01-01/a-00001.ndjson.gz",
-            Bytes::from_static(b"3"),
-        )
-        .await
-        .unwrap();
+        s.put("t/dt=2026-01-01/a-00000.ndjson.gz", Bytes::from_static(b"1")).await.unwrap();
+        s.put("t/dt=2026-01-01/a-00000.ndjson.gz", Bytes::from_static(b"2")).await.unwrap();
+        s.put("t/dt=2026-01-01/a-00001.ndjson.gz", Bytes::from_static(b"3")).await.unwrap();
         assert_eq!(s.list("t/dt=2026-01-01/a-").await.unwrap().len(), 2);
-        assert_eq!(
-            s.get("t/dt=2026-01-01/a-00000.ndjson.gz")
-                .await
-                .unwrap()
-                .unwrap(),
-            Bytes::from_static(b"2")
-        );
+        assert_eq!(s.get("t/dt=2026-01-01/a-00000.ndjson.gz").await.unwrap().unwrap(), Bytes::from_static(b"2"));
         s.delete("t/dt=2026-01-01/a-00001.ndjson.gz").await.unwrap();
-        assert_eq!(
-            s.list("t/").await.unwrap(),
-            vec!["t/dt=2026-01-01/a-00000.ndjson.gz".to_string()]
-        );
+        assert_eq!(s.list("t/").await.unwrap(), vec!["t/dt=2026-01-01/a-00000.ndjson.gz".to_string()]);
         assert!(s.put("../escape", Bytes::new()).await.is_err());
     }
 }

@@ -25,11 +25,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error("state {key} changed under us (expected version {expected:?}, found {found:?}); another worker holds this job — nothing was advanced")]
-    Conflict {
-        key: String,
-        expected: Option<u64>,
-        found: Option<u64>,
-    },
+    Conflict { key: String, expected: Option<u64>, found: Option<u64> },
     #[error("state {key} is unreadable: {reason}; fix or remove the file to reset this stream")]
     Corrupt { key: String, reason: String },
     #[error("storage backend error: {0}")]
@@ -38,10 +34,7 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
-        StoreError::Io {
-            path: path.as_ref().display().to_string(),
-            source,
-        }
+        StoreError::Io { path: path.as_ref().display().to_string(), source }
     }
 
     pub fn is_retryable(&self) -> bool {
@@ -74,11 +67,6 @@ pub struct Versioned {
 pub trait StateStore: Send + Sync {
     async fn load(&self, key: &str) -> Result<Option<Versioned>, StoreError>;
     /// Returns the new version.
-    async fn save(
-        &self,
-        key: &str,
-        expected: Option<u64>,
-        value: &Value,
-    ) -> Result<u64, StoreError>;
+    async fn save(&self, key: &str, expected: Option<u64>, value: &Value) -> Result<u64, StoreError>;
     async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
 }

@@ -27,10 +27,7 @@ pub fn decode_gz(bytes: &[u8]) -> std::io::Result<Vec<Value>> {
         if line.trim().is_empty() {
             continue;
         }
-        out.push(
-            serde_json::from_str(&line)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?,
-        );
+        out.push(serde_json::from_str(&line).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?);
     }
     Ok(out)
 }
@@ -42,20 +39,13 @@ mod tests {
 
     #[test]
     fn round_trip_keeps_values_exact() {
-        let recs = vec![
-            json!({"a": 1, "big": 123456789012345678901234567890u128.to_string()}),
-            json!({"f": 1.10}),
-        ];
+        let recs = vec![json!({"a": 1, "big": 123456789012345678901234567890u128.to_string()}), json!({"f": 1.10})];
         // arbitrary_precision keeps numbers as written
-        let raw: Value =
-            serde_json::from_str(r#"{"n": 1.10, "huge": 123456789012345678901234567890}"#).unwrap();
+        let raw: Value = serde_json::from_str(r#"{"n": 1.10, "huge": 123456789012345678901234567890}"#).unwrap();
         let mut all = recs.clone();
         all.push(raw);
         let back = decode_gz(&encode_gz(&all).unwrap()).unwrap();
         assert_eq!(back, all);
-        assert_eq!(
-            serde_json::to_string(&back[2]).unwrap(),
-            r#"{"n":1.10,"huge":123456789012345678901234567890}"#
-        );
+        assert_eq!(serde_json::to_string(&back[2]).unwrap(), r#"{"n":1.10,"huge":123456789012345678901234567890}"#);
     }
 }

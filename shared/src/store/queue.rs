@@ -39,10 +39,7 @@ pub struct LocalQueue {
 
 impl LocalQueue {
     pub fn new(max_receives: u32) -> Self {
-        LocalQueue {
-            inner: Mutex::new(Inner::default()),
-            max_receives: max_receives.max(1),
-        }
+        LocalQueue { inner: Mutex::new(Inner::default()), max_receives: max_receives.max(1) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -66,11 +63,7 @@ impl WorkQueue for LocalQueue {
         for body in bodies {
             g.next += 1;
             let id = format!("m{}", g.next);
-            g.ready.push_back(QueueMessage {
-                id,
-                body,
-                receive_count: 0,
-            });
+            g.ready.push_back(QueueMessage { id, body, receive_count: 0 });
         }
         Ok(())
     }

@@ -21,8 +21,7 @@ pub const SPEC: StreamSpec = StreamSpec {
     family: "cursor (after_id / last_id / has_more)",
     order: "created_at ascending (order=asc), ties by id",
     sync: "incremental from a watermark with an overlap window, de-duplicated by id",
-    checkpoint:
-        "watermark (max created_at written), ids inside the overlap window, mid-walk cursor",
+    checkpoint: "watermark (max created_at written), ids inside the overlap window, mid-walk cursor",
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -88,25 +87,14 @@ pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
     let mut cp: Checkpoint = if raw.is_null() {
         Checkpoint::default()
     } else {
-        serde_json::from_value(raw).map_err(|e| crate::store::StoreError::Corrupt {
-            key: key.clone(),
-            reason: e.to_string(),
-        })?
+        serde_json::from_value(raw)
+            .map_err(|e| crate::store::StoreError::Corrupt { key: key.clone(), reason: e.to_string() })?
     };
     let cfg = &ctx.cfg;
-    let mut walk = plan_walk(
-        &cp,
-        cfg.backfill_start,
-        cfg.activity_lookback,
-        cfg.activity_overlap,
-        ctx.now,
-    );
+    let mut walk = plan_walk(&cp, cfg.backfill_start, cfg.activity_lookback, cfg.activity_overlap, ctx.now);
     let mut query = vec![
         ("order".to_string(), "asc".to_string()),
-        (
-            "limit".to_string(),
-            cfg.activity_page_size.clamp(1, 5000).to_string(),
-        ),
+        ("limit".to_string(), cfg.activity_page_size.clamp(1, 5000).to_string()),
         ("created_at.gte".to_string(), walk.gte.to_rfc3339()),
     ];
     for o in &cfg.org_ids {
@@ -115,12 +103,7 @@ pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
     for t in &cfg.exclude_activity_types {
         query.push(("exclude_activity_types[]".into(), t.clone()));
     }
-    let mut pager = Paginator::new(
-        Family::Cursor { items: "data" },
-        SPEC.endpoint,
-        query.clone(),
-        walk.cursor.clone(),
-    );
+    let mut pager = Paginator::new(Family::Cursor { items: "data" }, SPEC.endpoint, query.clone(), walk.cursor.clone());
     loop {
         let page = match pager.next_page(&ctx.client, &stats.calls).await {
             Ok(Some(p)) => p,
@@ -131,12 +114,7 @@ pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
                 // A stored cursor the API no longer accepts: restart the window; dedupe keeps it exact.
                 tracing::warn!(job = %key, error = %e, "stored cursor rejected; re-walking from the window start");
                 walk.cursor = None;
-                pager = Paginator::new(
-                    Family::Cursor { items: "data" },
-                    SPEC.endpoint,
-                    query.clone(),
-                    None,
-                );
+                pager = Paginator::new(Family::Cursor { items: "data" }, SPEC.endpoint, query.clone(), None);
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -162,17 +140,14 @@ pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
             if cp.admit(id, at) {
                 seg.push(Table::Activities, enrich(a, &[], &ingest));
             } else {
-                stats
-                    .skipped_duplicates
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                stats.skipped_duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
         walk.cursor = pager.position().map(str::to_string);
         if !pager.is_done() && (seg.should_commit() || ctx.past_deadline()) {
             cp.walk = Some(walk.clone());
             cp.prune(cfg.activity_overlap);
-            seg.commit(serde_json::to_value(&cp).map_err(|e| SyncError::Encode(e.to_string()))?)
-                .await?;
+            seg.commit(serde_json::to_value(&cp).map_err(|e| SyncError::Encode(e.to_string()))?).await?;
             if ctx.past_deadline() {
                 return Err(SyncError::Deadline);
             }
@@ -180,8 +155,7 @@ pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
     }
     cp.walk = None;
     cp.prune(cfg.activity_overlap);
-    seg.commit(serde_json::to_value(&cp).map_err(|e| SyncError::Encode(e.to_string()))?)
-        .await
+    seg.commit(serde_json::to_value(&cp).map_err(|e| SyncError::Encode(e.to_string()))?).await
 }
 
 #[cfg(test)]
@@ -199,33 +173,12 @@ mod tests {
         let o = chrono::Duration::minutes(10);
         let first = plan_walk(&Checkpoint::default(), None, d, o, now);
         assert_eq!(first.gte, ts("2026-08-25T12:00:00Z"));
-        let bf = plan_walk(
-            &Checkpoint::default(),
-            Some(ts("2026-08-01T00:00:00Z")),
-            d,
-            o,
-            now,
-        );
+        let bf = plan_walk(&Checkpoint::default(), Some(ts("2026-08-01T00:00:00Z")), d, o, now);
         assert_eq!(bf.gte, ts("2026-08-01T00:00:00Z"));
-        let cp = Checkpoint {
-            watermark: Some(ts("2026-11-23T11:00:00Z")),
-            ..Default::default()
-        };
-        assert_eq!(
-            plan_walk(&cp, Some(ts("2020-01-01T00:00:00Z")), d, o, now).gte,
-            ts("2026-11-23T10:50:00Z")
-        );
-        let mid = Checkpoint {
-            walk: Some(Walk {
-                gte: ts("2026-01-01T00:00:00Z"),
-                cursor: Some("c".into()),
-            }),
-            ..cp
-        };
-        assert_eq!(
-            plan_walk(&mid, None, d, o, now).cursor.as_deref(),
-            Some("c")
-        );
+        let cp = Checkpoint { watermark: Some(ts("2026-11-23T11:00:00Z")), ..Default::default() };
+        assert_eq!(plan_walk(&cp, Some(ts("2020-01-01T00:00:00Z")), d, o, now).gte, ts("2026-11-23T10:50:00Z"));
+        let mid = Checkpoint { walk: Some(Walk { gte: ts("2026-01-01T00:00:00Z"), cursor: Some("c".into()) }), ..cp };
+        assert_eq!(plan_walk(&mid, None, d, o, now).cursor.as_deref(), Some("c"));
     }
 
     #[test]
@@ -239,9 +192,6 @@ mod tests {
         assert!(cp.admit("late", ts("2026-11-23T10:25:00Z")));
         assert_eq!(cp.watermark, Some(ts("2026-11-23T10:30:00Z")));
         cp.prune(o);
-        assert_eq!(
-            cp.recent.keys().cloned().collect::<Vec<_>>(),
-            vec!["b".to_string(), "late".to_string()]
-        );
+        assert_eq!(cp.recent.keys().cloned().collect::<Vec<_>>(), vec!["b".to_string(), "late".to_string()]);
     }
 }

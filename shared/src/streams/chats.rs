@@ -77,12 +77,9 @@ impl Mark {
 /// Client-side filters (see module docs).
 pub fn wanted(chat: &Value, user_ids: &[String], project_ids: &[String]) -> bool {
     let user_ok = user_ids.is_empty()
-        || chat
-            .get("user")
-            .and_then(|u| str_field(u, "id"))
-            .is_some_and(|u| user_ids.iter().any(|x| x == u));
-    let project_ok = project_ids.is_empty()
-        || str_field(chat, "project_id").is_some_and(|p| project_ids.iter().any(|x| x == p));
+        || chat.get("user").and_then(|u| str_field(u, "id")).is_some_and(|u| user_ids.iter().any(|x| x == u));
+    let project_ok =
+        project_ids.is_empty() || str_field(chat, "project_id").is_some_and(|p| project_ids.iter().any(|x| x == p));
     user_ok && project_ok
 }
 
@@ -100,13 +97,8 @@ async fn fetch_new_messages(
     mark: Mark,
 ) -> Result<Fetched, SyncError> {
     let path = paths::chat_messages(chat_id);
-    let query = vec![(
-        "limit".to_string(),
-        ctx.cfg.message_page_size.clamp(1, 1000).to_string(),
-    )];
-    let family = Family::Cursor {
-        items: "chat_messages",
-    };
+    let query = vec![("limit".to_string(), ctx.cfg.message_page_size.clamp(1, 1000).to_string())];
+    let family = Family::Cursor { items: "chat_messages" };
     let mut pager = Paginator::new(family, path.clone(), query.clone(), mark.cursor.clone());
     let mut out = Vec::new();
     let mut next = mark.clone();
@@ -116,18 +108,16 @@ async fn fetch_new_messages(
             Ok(Some(p)) => p,
             Ok(None) => break,
             Err(e) if e.is_invalid_cursor() && pager.pages() == 0 && pager.position().is_some() => {
-                tracing::warn!(chat_id, "stored message cursor rejected; re-reading the chat and skipping what was written");
+                tracing::warn!(
+                    chat_id,
+                    "stored message cursor rejected; re-reading the chat and skipping what was written"
+                );
                 pager = Paginator::new(family, path.clone(), query.clone(), None);
                 continue;
             }
             Err(ApiError::NotFound { message, .. }) => {
                 tracing::warn!(chat_id, %message, "chat disappeared (hard-deleted) before its messages were read");
-                return Ok(Fetched {
-                    messages: out,
-                    mark: next,
-                    request_id,
-                    gone: true,
-                });
+                return Ok(Fetched { messages: out, mark: next, request_id, gone: true });
             }
             Err(e) => return Err(e.into()),
         };
@@ -135,33 +125,21 @@ async fn fetch_new_messages(
         request_id = page.request_id.clone();
         for m in page.items {
             let Some(id) = str_field(&m, "id").map(str::to_string) else {
-                return Err(ApiError::Malformed {
-                    path,
-                    reason: "message without id".into(),
-                    request_id,
-                }
-                .into());
+                return Err(ApiError::Malformed { path, reason: "message without id".into(), request_id }.into());
             };
             let at = ts_field(&m, "created_at");
             if next.is_new(&id, at) {
                 next.advance(&id, at);
                 out.push(m);
             } else {
-                stats
-                    .skipped_duplicates
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                stats.skipped_duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
         if pager.position().is_some() {
             next.cursor = pager.position().map(str::to_string);
         }
     }
-    Ok(Fetched {
-        messages: out,
-        mark: next,
-        request_id,
-        gone: false,
-    })
+    Ok(Fetched { messages: out, mark: next, request_id, gone: false })
 }
 
 pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
@@ -169,43 +147,24 @@ pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
     let key = super::Job::Chats.key(cfg);
     let (mut seg, raw) = Segment::open(ctx, stats, SPEC.name, key.clone(), SPEC.tables).await?;
     let mut cp: Checkpoint = if raw.is_null() {
-        Checkpoint {
-            since: cfg.backfill_start.unwrap_or(ctx.now),
-            cursor: None,
-            marks: BTreeMap::new(),
-        }
+        Checkpoint { since: cfg.backfill_start.unwrap_or(ctx.now), cursor: None, marks: BTreeMap::new() }
     } else {
-        serde_json::from_value(raw).map_err(|e| crate::store::StoreError::Corrupt {
-            key: key.clone(),
-            reason: e.to_string(),
-        })?
+        serde_json::from_value(raw)
+            .map_err(|e| crate::store::StoreError::Corrupt { key: key.clone(), reason: e.to_string() })?
     };
     let mut query = vec![
         ("order_by".to_string(), "updated_at".to_string()),
         ("updated_at.gte".to_string(), cp.since.to_rfc3339()),
-        (
-            "limit".to_string(),
-            cfg.chat_page_size.clamp(1, 1000).to_string(),
-        ),
+        ("limit".to_string(), cfg.chat_page_size.clamp(1, 1000).to_string()),
     ];
     for o in &cfg.org_ids {
         query.push(("organization_ids[]".into(), o.clone()));
     }
-    let mut pager = Paginator::new(
-        Family::Cursor { items: "data" },
-        SPEC.endpoint,
-        query,
-        cp.cursor.clone(),
-    );
+    let mut pager = Paginator::new(Family::Cursor { items: "data" }, SPEC.endpoint, query, cp.cursor.clone());
     while let Some(page) = pager.next_page(&ctx.client, &stats.calls).await? {
         stats.page();
-        let chats: Vec<Value> = page
-            .items
-            .into_iter()
-            .filter(|c| wanted(c, &cfg.user_ids, &cfg.project_ids))
-            .collect();
-        let mut jobs: Vec<BoxFuture<'_, Result<Fetched, SyncError>>> =
-            Vec::with_capacity(chats.len());
+        let chats: Vec<Value> = page.items.into_iter().filter(|c| wanted(c, &cfg.user_ids, &cfg.project_ids)).collect();
+        let mut jobs: Vec<BoxFuture<'_, Result<Fetched, SyncError>>> = Vec::with_capacity(chats.len());
         for c in &chats {
             let id = str_field(c, "id").unwrap_or_default().to_string();
             let mark = cp.marks.get(&id).cloned().unwrap_or_default();
@@ -220,10 +179,8 @@ pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
                 fetch_new_messages(ctx, stats, &id, mark).await
             }));
         }
-        let fetched: Vec<Result<Fetched, SyncError>> = stream::iter(jobs)
-            .buffered(cfg.message_concurrency.max(1))
-            .collect()
-            .await;
+        let fetched: Vec<Result<Fetched, SyncError>> =
+            stream::iter(jobs).buffered(cfg.message_concurrency.max(1)).collect().await;
         let listed_at = Timestamp::now().to_rfc3339();
         for (chat, f) in chats.into_iter().zip(fetched) {
             let f = f?;
@@ -244,25 +201,11 @@ pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
             };
             let context = [
                 ("chat_id", Value::String(chat_id.clone())),
-                (
-                    "chat_name",
-                    chat.get("name").cloned().unwrap_or(Value::Null),
-                ),
+                ("chat_name", chat.get("name").cloned().unwrap_or(Value::Null)),
                 ("chat_user", chat_user),
-                (
-                    "organization_id",
-                    chat.get("organization_id").cloned().unwrap_or(Value::Null),
-                ),
-                (
-                    "organization_uuid",
-                    chat.get("organization_uuid")
-                        .cloned()
-                        .unwrap_or(Value::Null),
-                ),
-                (
-                    "project_id",
-                    chat.get("project_id").cloned().unwrap_or(Value::Null),
-                ),
+                ("organization_id", chat.get("organization_id").cloned().unwrap_or(Value::Null)),
+                ("organization_uuid", chat.get("organization_uuid").cloned().unwrap_or(Value::Null)),
+                ("project_id", chat.get("project_id").cloned().unwrap_or(Value::Null)),
             ];
             let msg_path = paths::chat_messages(&chat_id);
             let msg_ingest = Ingest {
@@ -277,10 +220,7 @@ pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
                 seg.push(Table::ChatMessages, enrich(m, &context, &msg_ingest));
             }
             if f.gone {
-                tracing::info!(
-                    chat_id,
-                    "chat hard-deleted during the sync; its listing row is still recorded"
-                );
+                tracing::info!(chat_id, "chat hard-deleted during the sync; its listing row is still recorded");
             }
             seg.push(Table::Chats, enrich(chat, &[], &chat_ingest));
             cp.marks.insert(chat_id, f.mark);
@@ -289,15 +229,13 @@ pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
             cp.cursor = pager.position().map(str::to_string);
         }
         if !pager.is_done() && (seg.should_commit() || ctx.past_deadline()) {
-            seg.commit(serde_json::to_value(&cp).map_err(|e| SyncError::Encode(e.to_string()))?)
-                .await?;
+            seg.commit(serde_json::to_value(&cp).map_err(|e| SyncError::Encode(e.to_string()))?).await?;
             if ctx.past_deadline() {
                 return Err(SyncError::Deadline);
             }
         }
     }
-    seg.commit(serde_json::to_value(&cp).map_err(|e| SyncError::Encode(e.to_string()))?)
-        .await
+    seg.commit(serde_json::to_value(&cp).map_err(|e| SyncError::Encode(e.to_string()))?).await
 }
 
 #[cfg(test)]
@@ -316,14 +254,8 @@ mod tests {
         m.advance("b", ts("2026-01-01T00:00:00Z"));
         assert!(!m.is_new("a", ts("2026-01-01T00:00:00Z")));
         assert!(!m.is_new("b", ts("2026-01-01T00:00:00Z")));
-        assert!(
-            m.is_new("c", ts("2026-01-01T00:00:00Z")),
-            "a tie not yet written"
-        );
-        assert!(
-            !m.is_new("z", ts("2025-12-31T00:00:00Z")),
-            "older than the mark"
-        );
+        assert!(m.is_new("c", ts("2026-01-01T00:00:00Z")), "a tie not yet written");
+        assert!(!m.is_new("z", ts("2025-12-31T00:00:00Z")), "older than the mark");
         m.advance("d", ts("2026-01-02T00:00:00Z"));
         assert_eq!(m.last_ids, vec!["d".to_string()]);
         assert_eq!(m.count, 3);
@@ -336,10 +268,6 @@ mod tests {
         assert!(wanted(&c, &["user_1".into()], &[]));
         assert!(!wanted(&c, &["user_2".into()], &[]));
         assert!(wanted(&c, &[], &["claude_proj_1".into()]));
-        assert!(!wanted(
-            &json!({"id": "c", "user": null, "project_id": null}),
-            &["user_1".into()],
-            &["p".into()]
-        ));
+        assert!(!wanted(&json!({"id": "c", "user": null, "project_id": null}), &["user_1".into()], &["p".into()]));
     }
 }

@@ -28,18 +28,12 @@ impl FailPoints {
         let fp = FailPoints::default();
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (name, action) = item.split_once('=').unwrap_or((item, "error"));
-            let (action, nth) = action
-                .split_once('*')
-                .map(|(a, n)| (a, n.parse::<u32>().unwrap_or(1)))
-                .unwrap_or((action, 1));
+            let (action, nth) =
+                action.split_once('*').map(|(a, n)| (a, n.parse::<u32>().unwrap_or(1))).unwrap_or((action, 1));
             let a = match action {
                 "error" => Action::Error,
                 "abort" => Action::Abort,
-                other => {
-                    return Err(format!(
-                        "fail point {name}: unknown action {other:?} (error|abort)"
-                    ))
-                }
+                other => return Err(format!("fail point {name}: unknown action {other:?} (error|abort)")),
             };
             fp.set(name, a, nth);
         }
@@ -55,10 +49,7 @@ impl FailPoints {
 
     /// Arms `name` (e.g. `after_write:activities`) to fire on its `nth` hit.
     pub fn set(&self, name: &str, action: Action, nth: u32) {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_string(), (action, nth.max(1)));
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), (action, nth.max(1)));
     }
 
     pub fn clear(&self) {

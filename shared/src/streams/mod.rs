@@ -34,13 +34,8 @@ pub struct StreamSpec {
     pub checkpoint: &'static str,
 }
 
-pub const STREAMS: [&StreamSpec; 5] = [
-    &organizations::SPEC,
-    &users::SPEC,
-    &activities::SPEC,
-    &chats::SPEC,
-    &projects::SPEC,
-];
+pub const STREAMS: [&StreamSpec; 5] =
+    [&organizations::SPEC, &users::SPEC, &activities::SPEC, &chats::SPEC, &projects::SPEC];
 
 /// One unit of work: what the scheduler enqueues and a worker runs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -85,14 +80,8 @@ impl Job {
         match self {
             Job::Organizations => "organizations".into(),
             Job::Users { org_uuid } => format!("users/{org_uuid}"),
-            Job::Activities => format!(
-                "activities{}",
-                f(&[&cfg.org_ids, &cfg.exclude_activity_types])
-            ),
-            Job::Chats => format!(
-                "chats{}",
-                f(&[&cfg.org_ids, &cfg.user_ids, &cfg.project_ids])
-            ),
+            Job::Activities => format!("activities{}", f(&[&cfg.org_ids, &cfg.exclude_activity_types])),
+            Job::Chats => format!("chats{}", f(&[&cfg.org_ids, &cfg.user_ids, &cfg.project_ids])),
             Job::Projects => format!("projects{}", f(&[&cfg.org_ids, &cfg.user_ids])),
         }
     }
@@ -182,18 +171,10 @@ pub struct JobStats {
 
 impl JobStats {
     pub fn add_records(&self, t: Table, n: u64) {
-        *self
-            .records
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(t)
-            .or_default() += n;
+        *self.records.lock().unwrap_or_else(|p| p.into_inner()).entry(t).or_default() += n;
     }
     pub fn records(&self) -> BTreeMap<Table, u64> {
-        self.records
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.records.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
     pub fn total_records(&self) -> u64 {
         self.records().values().sum()
@@ -220,8 +201,7 @@ pub struct JobContext {
 
 impl JobContext {
     pub fn past_deadline(&self) -> bool {
-        self.deadline
-            .is_some_and(|d| tokio::time::Instant::now() >= d)
+        self.deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
     }
 }
 
@@ -252,10 +232,7 @@ pub fn enrich(mut record: Value, context: &[(&str, Value)], ingest: &Ingest<'_>)
                 m.insert((*k).to_string(), v.clone());
             }
         }
-        m.insert(
-            "_ingest".into(),
-            serde_json::to_value(ingest).unwrap_or(Value::Null),
-        );
+        m.insert("_ingest".into(), serde_json::to_value(ingest).unwrap_or(Value::Null));
     }
     record
 }
@@ -276,22 +253,12 @@ pub fn obj(v: Value) -> Map<String, Value> {
 }
 
 /// Runs one job to completion (or deadline).
-pub async fn run_job(
-    ctx: &JobContext,
-    job: &Job,
-    stats: &JobStats,
-) -> Result<JobOutput, SyncError> {
+pub async fn run_job(ctx: &JobContext, job: &Job, stats: &JobStats) -> Result<JobOutput, SyncError> {
     match job {
         Job::Organizations => organizations::run(ctx, stats).await,
-        Job::Users { org_uuid } => users::run(ctx, org_uuid, stats)
-            .await
-            .map(|_| JobOutput::default()),
-        Job::Activities => activities::run(ctx, stats)
-            .await
-            .map(|_| JobOutput::default()),
+        Job::Users { org_uuid } => users::run(ctx, org_uuid, stats).await.map(|_| JobOutput::default()),
+        Job::Activities => activities::run(ctx, stats).await.map(|_| JobOutput::default()),
         Job::Chats => chats::run(ctx, stats).await.map(|_| JobOutput::default()),
-        Job::Projects => projects::run(ctx, stats)
-            .await
-            .map(|_| JobOutput::default()),
+        Job::Projects => projects::run(ctx, stats).await.map(|_| JobOutput::default()),
     }
 }

@@ -22,12 +22,7 @@ pub const SPEC: StreamSpec = StreamSpec {
 pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<JobOutput, SyncError> {
     let key = super::Job::Organizations.key(&ctx.cfg);
     let (mut seg, _cp) = Segment::open(ctx, stats, SPEC.name, key.clone(), SPEC.tables).await?;
-    let mut pager = Paginator::new(
-        Family::PageToken,
-        SPEC.endpoint,
-        vec![("limit".into(), "1000".into())],
-        None,
-    );
+    let mut pager = Paginator::new(Family::PageToken, SPEC.endpoint, vec![("limit".into(), "1000".into())], None);
     let mut uuids = Vec::new();
     while let Some(page) = pager.next_page(&ctx.client, &stats.calls).await? {
         stats.page();
@@ -49,7 +44,6 @@ pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<JobOutput, SyncEr
             seg.write_parts().await?;
         }
     }
-    seg.commit(json!({"snapshot_at": ctx.now, "organizations": uuids.len()}))
-        .await?;
+    seg.commit(json!({"snapshot_at": ctx.now, "organizations": uuids.len()})).await?;
     Ok(JobOutput { org_uuids: uuids })
 }

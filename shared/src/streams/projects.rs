@@ -6,9 +6,7 @@
 //! `updated_at` filter (older revisions), the full list is walked and filtered client-side.
 
 use super::segment::Segment;
-use super::{
-    enrich, obj, str_field, ts_field, Ingest, JobContext, JobStats, StreamSpec, SyncError,
-};
+use super::{enrich, obj, str_field, ts_field, Ingest, JobContext, JobStats, StreamSpec, SyncError};
 use crate::api::{paths, ApiError, Family, Paginator};
 use crate::store::Table;
 use crate::time::Timestamp;
@@ -23,8 +21,7 @@ pub const SPEC: StreamSpec = StreamSpec {
     family: "page token (page / next_page)",
     order: "created_at ascending",
     sync: "incremental by updated_at with an overlap window; detail + attachments per new version",
-    checkpoint:
-        "watermark (max updated_at written), versions in the overlap window, attachment ids written",
+    checkpoint: "watermark (max updated_at written), versions in the overlap window, attachment ids written",
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -42,10 +39,7 @@ pub struct Checkpoint {
 pub fn version_key(p: &Value) -> Option<(String, Option<Timestamp>)> {
     let id = str_field(p, "id")?;
     let at = ts_field(p, "updated_at");
-    Some((
-        format!("{id}@{}", at.map(|t| t.to_rfc3339()).unwrap_or_default()),
-        at,
-    ))
+    Some((format!("{id}@{}", at.map(|t| t.to_rfc3339()).unwrap_or_default()), at))
 }
 
 pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
@@ -55,16 +49,11 @@ pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
     let mut cp: Checkpoint = if raw.is_null() {
         Checkpoint::default()
     } else {
-        serde_json::from_value(raw).map_err(|e| crate::store::StoreError::Corrupt {
-            key: key.clone(),
-            reason: e.to_string(),
-        })?
+        serde_json::from_value(raw)
+            .map_err(|e| crate::store::StoreError::Corrupt { key: key.clone(), reason: e.to_string() })?
     };
     let floor = cp.watermark.map(|w| w.minus(cfg.project_overlap));
-    let mut base = vec![(
-        "limit".to_string(),
-        cfg.project_page_size.clamp(1, 100).to_string(),
-    )];
+    let mut base = vec![("limit".to_string(), cfg.project_page_size.clamp(1, 100).to_string())];
     for o in &cfg.org_ids {
         base.push(("organization_ids[]".into(), o.clone()));
     }
@@ -79,12 +68,7 @@ pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
         }
         q
     };
-    let mut pager = Paginator::new(
-        Family::PageToken,
-        SPEC.endpoint,
-        make_query(use_filter),
-        None,
-    );
+    let mut pager = Paginator::new(Family::PageToken, SPEC.endpoint, make_query(use_filter), None);
     loop {
         let page = match pager.next_page(&ctx.client, &stats.calls).await {
             Ok(Some(p)) => p,
@@ -114,9 +98,7 @@ pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
                 }
             }
             if cp.recent.contains_key(&vkey) {
-                stats
-                    .skipped_duplicates
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                stats.skipped_duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 continue;
             }
             let id = str_field(&listed, "id").unwrap_or_default().to_string();
@@ -135,8 +117,7 @@ pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
         let f = w.minus(cfg.project_overlap);
         cp.recent.retain(|_, t| *t >= f);
     }
-    seg.commit(serde_json::to_value(&cp).map_err(|e| SyncError::Encode(e.to_string()))?)
-        .await
+    seg.commit(serde_json::to_value(&cp).map_err(|e| SyncError::Encode(e.to_string()))?).await
 }
 
 async fn write_project(
@@ -176,12 +157,7 @@ async fn write_project(
     seg.push(Table::Projects, enrich(row, &[], &ingest));
 
     let att_path = paths::project_attachments(id);
-    let mut pager = Paginator::new(
-        Family::PageToken,
-        att_path.clone(),
-        vec![("limit".into(), "100".into())],
-        None,
-    );
+    let mut pager = Paginator::new(Family::PageToken, att_path.clone(), vec![("limit".into(), "100".into())], None);
     loop {
         let page = match pager.next_page(&ctx.client, &stats.calls).await {
             Ok(Some(p)) => p,
@@ -197,10 +173,7 @@ async fn write_project(
             if cp.attachments.contains(&att_id) {
                 continue;
             }
-            let context = [
-                ("project_id", Value::String(id.to_string())),
-                ("organization_uuid", org_uuid.clone()),
-            ];
+            let context = [("project_id", Value::String(id.to_string())), ("organization_uuid", org_uuid.clone())];
             let kind = str_field(&att, "type").unwrap_or("").to_string();
             let (record, endpoint, rid) = if kind == "project_doc" {
                 let doc_path = paths::project_document(&att_id);

@@ -63,12 +63,8 @@ impl<'a> Segment<'a> {
     ) -> Result<(Segment<'a>, Value), SyncError> {
         let (version, state) = match ctx.state.load(&job_key).await? {
             Some(v) => {
-                let st: JobState = serde_json::from_value(v.value).map_err(|e| {
-                    crate::store::StoreError::Corrupt {
-                        key: job_key.clone(),
-                        reason: e.to_string(),
-                    }
-                })?;
+                let st: JobState = serde_json::from_value(v.value)
+                    .map_err(|e| crate::store::StoreError::Corrupt { key: job_key.clone(), reason: e.to_string() })?;
                 (Some(v.version), st)
             }
             None => (None, JobState::default()),
@@ -132,13 +128,8 @@ impl<'a> Segment<'a> {
     }
 
     async fn save(&mut self) -> Result<(), SyncError> {
-        let value =
-            serde_json::to_value(&self.state).map_err(|e| SyncError::Encode(e.to_string()))?;
-        let v = self
-            .ctx
-            .state
-            .save(&self.job_key, self.version, &value)
-            .await?;
+        let value = serde_json::to_value(&self.state).map_err(|e| SyncError::Encode(e.to_string()))?;
+        let v = self.ctx.state.save(&self.job_key, self.version, &value).await?;
         self.version = Some(v);
         Ok(())
     }
@@ -196,9 +187,7 @@ impl<'a> Segment<'a> {
         self.state.last_run_id = Some(self.ctx.run_id.clone());
         self.state.records_written += self.written_in_segment;
         self.save().await?;
-        self.stats
-            .segments
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.stats.segments.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.parts.clear();
         self.written_in_segment = 0;
         self.ctx.failpoints.hit("after_commit", self.stream)?;

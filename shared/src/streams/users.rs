@@ -19,19 +19,11 @@ pub const SPEC: StreamSpec = StreamSpec {
 };
 
 pub async fn run(ctx: &JobContext, org_uuid: &str, stats: &JobStats) -> Result<(), SyncError> {
-    let key = super::Job::Users {
-        org_uuid: org_uuid.to_string(),
-    }
-    .key(&ctx.cfg);
+    let key = super::Job::Users { org_uuid: org_uuid.to_string() }.key(&ctx.cfg);
     let (mut seg, _) = Segment::open(ctx, stats, SPEC.name, key.clone(), SPEC.tables).await?;
     let path = paths::users(org_uuid);
     let limit = ctx.cfg.user_page_size.clamp(1, 1000).to_string();
-    let mut pager = Paginator::new(
-        Family::PageToken,
-        path.clone(),
-        vec![("limit".into(), limit)],
-        None,
-    );
+    let mut pager = Paginator::new(Family::PageToken, path.clone(), vec![("limit".into(), limit)], None);
     let mut n = 0u64;
     let context = [("organization_uuid", Value::String(org_uuid.to_string()))];
     while let Some(page) = pager.next_page(&ctx.client, &stats.calls).await? {
@@ -52,6 +44,5 @@ pub async fn run(ctx: &JobContext, org_uuid: &str, stats: &JobStats) -> Result<(
             seg.write_parts().await?;
         }
     }
-    seg.commit(json!({"snapshot_at": ctx.now, "users": n}))
-        .await
+    seg.commit(json!({"snapshot_at": ctx.now, "users": n})).await
 }

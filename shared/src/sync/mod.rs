@@ -10,18 +10,41 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Builds the context of a run on the local backend (a store directory).
+pub fn local_context(
+    client: crate::api::ApiClient,
+    store: &std::path::Path,
+    cfg: crate::streams::SyncConfig,
+    failpoints: crate::streams::FailPoints,
+) -> Result<JobContext, crate::store::StoreError> {
+    Ok(JobContext {
+        client,
+        sink: Arc::new(crate::store::LocalObjectSink::new(store)?),
+        state: Arc::new(crate::store::LocalStateStore::new(store)?),
+        cfg: Arc::new(cfg),
+        run_id: new_run_id(),
+        failpoints,
+        now: crate::time::Timestamp::now(),
+        deadline: None,
+    })
+}
+
+/// `run-<UTC time>-<8 hex>`: sortable, unique.
+pub fn new_run_id() -> String {
+    format!(
+        "run-{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%3fZ"),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
 /// Which streams a run covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamSelection(pub Vec<String>);
 
 impl Default for StreamSelection {
     fn default() -> Self {
-        StreamSelection(
-            crate::streams::STREAMS
-                .iter()
-                .map(|s| s.name.to_string())
-                .collect(),
-        )
+        StreamSelection(crate::streams::STREAMS.iter().map(|s| s.name.to_string()).collect())
     }
 }
 
@@ -31,10 +54,7 @@ impl StreamSelection {
         let mut out = Vec::new();
         for name in s.split(',').map(str::trim).filter(|x| !x.is_empty()) {
             if !all.0.iter().any(|a| a == name) {
-                return Err(format!(
-                    "unknown stream {name:?}; known: {}",
-                    all.0.join(", ")
-                ));
+                return Err(format!("unknown stream {name:?}; known: {}", all.0.join(", ")));
             }
             out.push(name.to_string());
         }
@@ -55,14 +75,9 @@ pub fn plan_jobs(orgs: &[String], org_filter: &[String], sel: &StreamSelection) 
     if sel.has("users") {
         for o in orgs {
             // `--org-ids` may name orgs by UUID or by tagged `org_…` id; only UUIDs can select users.
-            let uuid_filters: Vec<&String> = org_filter
-                .iter()
-                .filter(|f| !f.starts_with("org_"))
-                .collect();
+            let uuid_filters: Vec<&String> = org_filter.iter().filter(|f| !f.starts_with("org_")).collect();
             if uuid_filters.is_empty() || uuid_filters.iter().any(|f| f.eq_ignore_ascii_case(o)) {
-                jobs.push(Job::Users {
-                    org_uuid: o.clone(),
-                });
+                jobs.push(Job::Users { org_uuid: o.clone() });
             }
         }
     }
@@ -126,19 +141,15 @@ impl RunReport {
     }
 
     pub fn failures(&self) -> Vec<(&str, &str)> {
-        self.jobs
-            .iter()
-            .filter_map(|j| j.error.as_deref().map(|e| (j.key.as_str(), e)))
-            .collect()
+        self.jobs.iter().filter_map(|j| j.error.as_deref().map(|e| (j.key.as_str(), e))).collect()
     }
 
     pub fn by_stream(&self) -> Vec<StreamSummary> {
         let mut m: BTreeMap<&str, StreamSummary> = BTreeMap::new();
         for j in &self.jobs {
-            let s = m.entry(j.job.stream()).or_insert_with(|| StreamSummary {
-                stream: j.job.stream().into(),
-                ..Default::default()
-            });
+            let s = m
+                .entry(j.job.stream())
+                .or_insert_with(|| StreamSummary { stream: j.job.stream().into(), ..Default::default() });
             s.jobs += 1;
             s.failed += j.error.is_some() as u64;
             for (t, n) in j.stats.records() {
@@ -149,21 +160,13 @@ impl RunReport {
             s.requests += req;
             s.retries += ret;
             s.rate_limited += rl;
-            s.duplicates_skipped += j
-                .stats
-                .skipped_duplicates
-                .load(std::sync::atomic::Ordering::Relaxed);
+            s.duplicates_skipped += j.stats.skipped_duplicates.load(std::sync::atomic::Ordering::Relaxed);
             // jobs of one stream run in parallel: report the longest
             s.duration = s.duration.max(j.duration);
         }
         let order: Vec<&str> = crate::streams::STREAMS.iter().map(|s| s.name).collect();
         let mut v: Vec<StreamSummary> = m.into_values().collect();
-        v.sort_by_key(|s| {
-            order
-                .iter()
-                .position(|n| *n == s.stream)
-                .unwrap_or(usize::MAX)
-        });
+        v.sort_by_key(|s| order.iter().position(|n| *n == s.stream).unwrap_or(usize::MAX));
         v
     }
 
@@ -181,11 +184,7 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions {
-            workers: 4,
-            streams: StreamSelection::default(),
-            max_job_attempts: 2,
-        }
+        RunOptions { workers: 4, streams: StreamSelection::default(), max_job_attempts: 2 }
     }
 }
 
@@ -201,11 +200,7 @@ async fn run_one(ctx: &JobContext, job: &Job, progress: &dyn Progress, attempts:
     let duration = t0.elapsed();
     let error = match &res {
         Ok(_) => {
-            tracing::info!(
-                records = stats.total_records(),
-                ms = duration.as_millis() as u64,
-                "job finished"
-            );
+            tracing::info!(records = stats.total_records(), ms = duration.as_millis() as u64, "job finished");
             None
         }
         Err(e) => {
@@ -214,14 +209,7 @@ async fn run_one(ctx: &JobContext, job: &Job, progress: &dyn Progress, attempts:
         }
     };
     progress.finished(&key, res.as_ref().err());
-    JobReport {
-        job: job.clone(),
-        key,
-        stats,
-        duration,
-        attempts,
-        error,
-    }
+    JobReport { job: job.clone(), key, stats, duration, attempts, error }
 }
 
 /// Runs a whole sync: organizations first, then everything else through the queue.
@@ -247,31 +235,16 @@ pub async fn run(ctx: JobContext, opts: RunOptions, progress: Arc<dyn Progress>)
                 Some(e.to_string())
             }
         };
-        reports.push(JobReport {
-            job: Job::Organizations,
-            key,
-            stats,
-            duration: t.elapsed(),
-            attempts: 1,
-            error,
-        });
+        reports.push(JobReport { job: Job::Organizations, key, stats, duration: t.elapsed(), attempts: 1, error });
     }
     let jobs = plan_jobs(&orgs, &ctx.cfg.org_ids, &opts.streams);
     let queue = Arc::new(LocalQueue::new(opts.max_job_attempts.max(1)));
-    let bodies: Vec<String> = jobs
-        .iter()
-        .filter_map(|j| serde_json::to_string(j).ok())
-        .collect();
+    let bodies: Vec<String> = jobs.iter().filter_map(|j| serde_json::to_string(j).ok()).collect();
     let _ = queue.send(bodies).await;
     let results = Arc::new(tokio::sync::Mutex::new(BTreeMap::<String, JobReport>::new()));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..opts.workers.max(1) {
-        let (ctx, queue, progress, results) = (
-            ctx.clone(),
-            queue.clone(),
-            progress.clone(),
-            results.clone(),
-        );
+        let (ctx, queue, progress, results) = (ctx.clone(), queue.clone(), progress.clone(), results.clone());
         workers.spawn(async move {
             loop {
                 let msgs = match queue.receive(1).await {
@@ -295,10 +268,7 @@ pub async fn run(ctx: JobContext, opts: RunOptions, progress: Arc<dyn Progress>)
                 let retryable = retry && {
                     // re-run only what may succeed later
                     let e = report.error.as_deref().unwrap_or("");
-                    !e.contains("401")
-                        && !e.contains("403")
-                        && !e.contains("404")
-                        && !e.contains("400")
+                    !e.contains("401") && !e.contains("403") && !e.contains("404") && !e.contains("400")
                 };
                 let key = report.key.clone();
                 results.lock().await.insert(key, report);
@@ -317,12 +287,7 @@ pub async fn run(ctx: JobContext, opts: RunOptions, progress: Arc<dyn Progress>)
             reports.push(r);
         }
     }
-    RunReport {
-        run_id: ctx.run_id.clone(),
-        jobs: reports,
-        duration: t0.elapsed(),
-        budget: ctx.client.budget().stats(),
-    }
+    RunReport { run_id: ctx.run_id.clone(), jobs: reports, duration: t0.elapsed(), budget: ctx.client.budget().stats() }
 }
 
 #[cfg(test)]
@@ -335,19 +300,9 @@ mod tests {
         let jobs = plan_jobs(&["a".into(), "b".into()], &[], &sel);
         assert_eq!(jobs.len(), 5);
         let jobs = plan_jobs(&["a".into(), "b".into()], &["B".into()], &sel);
-        assert_eq!(
-            jobs.iter()
-                .filter(|j| matches!(j, Job::Users { .. }))
-                .count(),
-            1
-        );
+        assert_eq!(jobs.iter().filter(|j| matches!(j, Job::Users { .. })).count(), 1);
         let jobs = plan_jobs(&["a".into()], &["org_01x".into()], &sel);
-        assert_eq!(
-            jobs.iter()
-                .filter(|j| matches!(j, Job::Users { .. }))
-                .count(),
-            1
-        );
+        assert_eq!(jobs.iter().filter(|j| matches!(j, Job::Users { .. })).count(), 1);
         assert!(StreamSelection::parse("activities,nope").is_err());
         let only = StreamSelection::parse("activities").unwrap();
         assert_eq!(plan_jobs(&["a".into()], &[], &only), vec![Job::Activities]);

@@ -1,0 +1,111 @@
+//! Test harness: a fake Compliance API over real HTTP on loopback, a temp store, and helpers to run
+//! a sync and check the store against the source.
+#![allow(dead_code)]
+
+use shared::api::{ApiClient, ApiKey, ClientConfig};
+use shared::budget::LocalBudget;
+use shared::fake_api::{self, FakeApiConfig, FakeApiHandle};
+use shared::store::{LocalObjectSink, Table};
+use shared::streams::{FailPoints, SyncConfig};
+use shared::sync::{self, NoProgress, RunOptions, RunReport};
+use shared::synthetic::{Expected, Tenant, TenantConfig};
+use shared::verify;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub fn small_tenant(seed: u64) -> TenantConfig {
+    TenantConfig {
+        seed,
+        orgs: 2,
+        users_per_org: 4,
+        chats_per_user: 2,
+        messages_per_chat: 4,
+        activities: 300,
+        projects_per_org: 2,
+        ..TenantConfig::default()
+    }
+}
+
+pub async fn fake(tc: TenantConfig, cfg: FakeApiConfig) -> FakeApiHandle {
+    fake_api::serve("127.0.0.1:0".parse().unwrap(), Tenant::generate(tc), cfg).await.expect("fake api")
+}
+
+/// No limiter (tests that need one set it).
+pub fn open_cfg() -> FakeApiConfig {
+    FakeApiConfig { rate_limit: None, ..FakeApiConfig::default() }
+}
+
+pub fn client_with_key(base: &str, key: &str) -> ApiClient {
+    let mut cfg = ClientConfig::new(base, ApiKey::new(key));
+    // fast retries in tests; the policy itself is table-tested
+    cfg.retry.base = Duration::from_millis(5);
+    cfg.retry.cap = Duration::from_millis(50);
+    cfg.request_timeout = Duration::from_secs(20);
+    ApiClient::new(cfg, Arc::new(LocalBudget::unlimited())).expect("client")
+}
+
+pub fn client(f: &FakeApiHandle) -> ApiClient {
+    client_with_key(&f.base_url(), &fake_api::synthetic_key())
+}
+
+pub fn sync_cfg(f: &FakeApiHandle) -> SyncConfig {
+    let start = f.with_tenant(|t| t.config.start);
+    SyncConfig { backfill_start: Some(shared::time::Timestamp(start)), ..SyncConfig::default() }
+}
+
+pub async fn run_sync(client: ApiClient, store: &Path, cfg: SyncConfig, fp: FailPoints) -> RunReport {
+    let ctx = sync::local_context(client, store, cfg, fp).expect("context");
+    sync::run(ctx, RunOptions { max_job_attempts: 1, ..RunOptions::default() }, Arc::new(NoProgress)).await
+}
+
+/// Asserts every table holds every source record exactly once (chats: every chat, each version once).
+pub async fn assert_exactly_once(store: &Path, e: &Expected) {
+    let sink = LocalObjectSink::new(store).unwrap();
+    for (table, exp) in [
+        (Table::Organizations, &e.organizations),
+        (Table::Users, &e.users),
+        (Table::Activities, &e.activities),
+        (Table::ChatMessages, &e.chat_messages),
+        (Table::ProjectDocuments, &e.project_documents),
+    ] {
+        let mut written = verify::identity_counts(&sink, table).await.unwrap();
+        if table == Table::ProjectDocuments {
+            // uploaded project files are recorded next to documents; each once, each a real file
+            let files: Vec<(String, u64)> =
+                written.iter().filter(|(k, _)| k.starts_with("claude_file_")).map(|(k, n)| (k.clone(), *n)).collect();
+            for (id, n) in files {
+                assert_eq!(n, 1, "project file {id} written {n} times");
+                assert!(e.files.contains(&id), "project file {id} not in source");
+                written.remove(&id);
+            }
+        }
+        let c = verify::check(exp, &written);
+        assert!(
+            c.exact(),
+            "{table}: expected {} written {} missing {:?} duplicated {:?} unexpected {:?}",
+            c.expected,
+            c.written,
+            first(&c.missing),
+            first(&c.duplicated),
+            first(&c.unexpected)
+        );
+    }
+    let chats = verify::read_table(&sink, Table::Chats).await.unwrap();
+    let ids: BTreeSet<String> = chats.iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect();
+    assert_eq!(&ids, &e.chats, "chat ids");
+    let versions = verify::identity_counts(&sink, Table::Chats).await.unwrap();
+    assert!(versions.values().all(|n| *n == 1), "a chat version written twice");
+    let projects = verify::read_table(&sink, Table::Projects).await.unwrap();
+    let pids: BTreeSet<String> = projects.iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect();
+    assert_eq!(&pids, &e.projects, "project ids");
+}
+
+fn first(v: &[String]) -> Vec<&String> {
+    v.iter().take(5).collect()
+}
+
+pub fn job_error<'a>(r: &'a RunReport, stream: &str) -> Option<&'a str> {
+    r.jobs.iter().find(|j| j.job.stream() == stream).and_then(|j| j.error.as_deref())
+}
