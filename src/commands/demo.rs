@@ -81,7 +81,20 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
     }
 
     let m = fake.with_tenant(|t| t.mutate(&MutationConfig::default()));
-    println!("\nTenant changed: {m:?}");
+    println!(
+        "\nTenant changed: {} new users, {} removed, {} new activities, {} late-indexed behind the last watermark, {} new chats, {} chats with new messages ({} messages), {} soft-deleted chat(s), {} updated and {} new projects, {} new documents.",
+        m.new_users.len(),
+        m.removed_users.len(),
+        m.new_activity_ids.len(),
+        m.late_activity_ids.len(),
+        m.new_chat_ids.len(),
+        m.appended_chat_ids.len(),
+        m.new_message_ids.len(),
+        m.soft_deleted_chat_ids.len(),
+        m.updated_project_ids.len(),
+        m.new_project_ids.len(),
+        m.new_document_ids.len()
+    );
 
     println!("\n[2/2] Second sync (incremental):");
     let r2 = sync_local(api.client(key)?, &a.store, streams.sync_config()?, streams.options()?, !a.no_progress).await?;
