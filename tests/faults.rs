@@ -140,3 +140,39 @@ async fn auth_answers_map_to_operator_messages() {
     assert!(err.to_string().contains("Claude API key"), "{err}");
     f.shutdown().await;
 }
+
+/// The fake enforces the same limit as our budget (on a short window so the test is quick): a sync
+/// alone never triggers a 429, and the pace stays close to the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pacing_keeps_a_sync_under_the_limit() {
+    use shared::fake_api::{FakeApiConfig, RateLimit};
+    use std::time::Duration;
+    let window = Duration::from_secs(2);
+    let cfg = FakeApiConfig { rate_limit: Some(RateLimit { requests: 30, window }), ..FakeApiConfig::default() };
+    let f = fake(small_tenant(16), cfg).await;
+    let mut cc =
+        shared::api::ClientConfig::new(f.base_url(), shared::api::ApiKey::new(shared::fake_api::synthetic_key()));
+    cc.retry.base = Duration::from_millis(5);
+    let budget = std::sync::Arc::new(shared::budget::LocalBudget::with_window(30, window, 0.97));
+    let client = shared::api::ApiClient::new(cc, budget).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = std::time::Instant::now();
+    let cfg = shared::streams::SyncConfig { activity_page_size: 4, ..sync_cfg(&f) };
+    let r = run_sync(client, dir.path(), cfg, FailPoints::none()).await;
+    let secs = t0.elapsed().as_secs_f64();
+    assert!(r.ok(), "{:?}", r.failures());
+    let s = f.stats();
+    assert_eq!(s.count(429), 0, "the budget alone never triggers a 429: {s:?}");
+    let rate = s.requests as f64 / secs;
+    let limit = 30.0 / window.as_secs_f64();
+    println!(
+        "pacing: {} requests in {secs:.1}s = {rate:.1}/s against a limit of {limit:.1}/s ({:.0}%)",
+        s.requests,
+        100.0 * rate / limit
+    );
+    assert!(s.requests > 60, "enough requests to cross several windows");
+    assert!(rate <= limit * 1.01, "never above the limit");
+    assert!(rate >= limit * 0.85, "close to the budget");
+    assert_exactly_once(dir.path(), &f.expected()).await;
+    f.shutdown().await;
+}

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
 
-const WINDOW: Duration = Duration::from_secs(60);
+const MINUTE: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
 struct State {
@@ -23,8 +23,8 @@ struct State {
     next_slot: Instant,
     window: VecDeque<Instant>,
     pause_until: Option<Instant>,
-    /// Interval imposed by the server's remaining/reset, if tighter than ours.
-    server_interval: Option<(Duration, Instant)>,
+    /// Requests per window that someone else is spending (seen in `remaining`), until when.
+    external: Option<(usize, Instant)>,
     stats: BudgetStats,
 }
 
@@ -34,6 +34,8 @@ pub struct LocalBudget {
     state: Mutex<State>,
     /// Fraction of the budget we aim for, leaving room for request-latency jitter at the server.
     headroom: f64,
+    /// The limiter's window (60 s for the real API; shorter in tests against a fake with a short window).
+    window: Duration,
 }
 
 impl LocalBudget {
@@ -42,6 +44,13 @@ impl LocalBudget {
     }
 
     pub fn with_headroom(per_minute: u32, headroom: f64) -> Self {
+        Self::with_window(per_minute, MINUTE, headroom)
+    }
+
+    /// `per_window` requests per `window` (the budget is still reported per minute).
+    pub fn with_window(per_window: u32, window: Duration, headroom: f64) -> Self {
+        let window = window.max(Duration::from_millis(100));
+        let per_minute = (per_window as f64 * 60.0 / window.as_secs_f64()).round() as u32;
         let now = Instant::now();
         LocalBudget {
             state: Mutex::new(State {
@@ -50,10 +59,11 @@ impl LocalBudget {
                 next_slot: now,
                 window: VecDeque::new(),
                 pause_until: None,
-                server_interval: None,
+                external: None,
                 stats: BudgetStats { per_minute, ..Default::default() },
             }),
             headroom: headroom.clamp(0.1, 1.0),
+            window,
         }
     }
 
@@ -75,11 +85,14 @@ impl LocalBudget {
         }
         let target = (s.per_minute as f64 * self.headroom).max(1.0);
         let mut interval = Duration::from_secs_f64(60.0 / target);
-        if let Some((si, until)) = s.server_interval {
+        let per_window = (target * self.window.as_secs_f64() / 60.0).floor().max(1.0);
+        let mut cap = (per_window as usize).max(1);
+        if let Some((ext, until)) = s.external {
             if until > now {
-                interval = interval.max(si);
+                cap = cap.saturating_sub(ext).max(1);
+                interval = interval.max(self.window / cap as u32);
             } else {
-                s.server_interval = None;
+                s.external = None;
             }
         }
         let mut slot = s.next_slot.max(now);
@@ -88,10 +101,10 @@ impl LocalBudget {
                 slot = p;
             }
         }
-        // Sliding window: the oldest of the last `cap` requests must be ≥ 60 s before this one.
-        let cap = (target.floor() as usize).max(1);
+        // Sliding window: the oldest of the last `cap` requests must be a full window before this one.
+        let window = self.window;
         while let Some(front) = s.window.front() {
-            if *front + WINDOW <= slot {
+            if *front + window <= slot {
                 s.window.pop_front();
             } else {
                 break;
@@ -99,7 +112,7 @@ impl LocalBudget {
         }
         if s.window.len() >= cap {
             if let Some(oldest) = s.window.get(s.window.len() - cap) {
-                slot = slot.max(*oldest + WINDOW + Duration::from_millis(5));
+                slot = slot.max(*oldest + window + Duration::from_millis(5));
             }
         }
         s.window.push_back(slot);
@@ -122,7 +135,9 @@ impl RequestBudget for LocalBudget {
     fn observe(&self, info: &RateLimitInfo) {
         let mut s = self.lock();
         if let Some(limit) = info.limit {
-            // Never go above what the operator configured; follow the server down.
+            // The server's limit is per its window (a minute for the real API); never go above
+            // what the operator configured; follow the server down.
+            let limit = (limit as f64 * 60.0 / self.window.as_secs_f64()).round() as u32;
             let want = if s.configured == 0 { limit } else { s.configured.min(limit) };
             if want > 0 && want != s.per_minute {
                 s.per_minute = want;
@@ -136,10 +151,15 @@ impl RequestBudget for LocalBudget {
                 let until = now + Duration::from_secs_f64(secs);
                 if rem == 0 {
                     s.pause_until = Some(s.pause_until.map_or(until, |p| p.max(until)));
-                } else {
-                    // Spread what is left over the time to reset, keeping one request in reserve.
-                    let iv = Duration::from_secs_f64(secs / rem.saturating_sub(1).max(1) as f64);
-                    s.server_interval = Some((iv, until));
+                } else if s.per_minute > 0 {
+                    // What our own accounting says should be left; less than that means another
+                    // tool spends the same budget: give that much up until the reset.
+                    let cap = (s.per_minute as f64 * self.window.as_secs_f64() / 60.0).floor();
+                    let ours = s.window.iter().filter(|t| **t + self.window > now).count() as f64;
+                    let external = (cap - ours - rem as f64).max(0.0);
+                    if external >= 1.0 && external > cap * 0.05 {
+                        s.external = Some((external as usize, until));
+                    }
                 }
             }
         }
@@ -181,7 +201,7 @@ mod tests {
             times.push(Instant::now());
         }
         for (i, t) in times.iter().enumerate() {
-            let in_window = times[i..].iter().take_while(|u| **u < *t + WINDOW).count();
+            let in_window = times[i..].iter().take_while(|u| **u < *t + MINUTE).count();
             assert!(in_window <= 120, "{in_window} requests in one minute");
         }
     }
@@ -203,5 +223,35 @@ mod tests {
         assert_eq!(b.stats().per_minute, 300);
         b.observe(&RateLimitInfo { limit: Some(6000), remaining: None, reset: None });
         assert_eq!(b.stats().per_minute, 600);
+    }
+}
+
+#[cfg(test)]
+mod external_tests {
+    use super::*;
+    use crate::time::Timestamp;
+
+    #[tokio::test(start_paused = true)]
+    async fn gives_up_what_another_tool_spends() {
+        let b = LocalBudget::with_headroom(600, 1.0);
+        // nobody else: remaining matches our own use, nothing changes
+        b.observe(&RateLimitInfo {
+            limit: Some(600),
+            remaining: Some(600),
+            reset: Some(Timestamp::now().plus(chrono::Duration::seconds(60))),
+        });
+        assert!(b.lock().external.is_none());
+        // another tool has used 300 of the window
+        b.observe(&RateLimitInfo {
+            limit: Some(600),
+            remaining: Some(300),
+            reset: Some(Timestamp::now().plus(chrono::Duration::seconds(60))),
+        });
+        assert_eq!(b.lock().external.map(|e| e.0), Some(300));
+        let start = Instant::now();
+        for _ in 0..11 {
+            b.acquire().await;
+        }
+        assert!(Instant::now() - start >= Duration::from_millis(1990), "half the pace: {:?}", Instant::now() - start);
     }
 }
