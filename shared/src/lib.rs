@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod budget;
+pub mod dlp;
 pub mod fake_api;
 pub mod store;
 pub mod streams;

@@ -1,0 +1,501 @@
+//! Finding types, severity, redaction and keyed fingerprints.
+//!
+//! Product rule: a matched value never leaves the scanner. Everything in this module that
+//! renders text ([`redacted_snippet`], [`redacted_preview`]) is built so that the raw value
+//! cannot appear in its output:
+//!
+//! * snippets redact by **span** (never by string replace), every detection overlapping the
+//!   window is replaced by `[REDACTED:<detector>]`, and the window is cut on char boundaries;
+//! * previews print only a fixed, type-identifying public prefix (`sk-ant-api03-`, `AKIA`,
+//!   `ghp_`, the PEM header, …) plus a length, or a digit-free mask for PII
+//!   (`***-**-****` for SSNs, `visa …[16 digits]` for cards, `***@***.com` for e-mail);
+//! * fingerprints are keyed HMAC-SHA256 (an unkeyed hash of an SSN or card number is
+//!   brute-forceable).
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::fmt;
+
+/// Severity of a detection (or of a whole text: the maximum over its detections).
+///
+/// Ordered `None < Low < Medium < High < Critical`; serialised as UPPERCASE strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Severity {
+    /// No signal.
+    #[default]
+    None,
+    /// IP addresses.
+    Low,
+    /// E-mail addresses, phone numbers.
+    Medium,
+    /// Passwords shared in chat, bearer tokens, JWTs, basic-auth headers.
+    High,
+    /// SSNs, card numbers, API/secret keys, private key blocks.
+    Critical,
+}
+
+impl Severity {
+    /// Upper-case name as used in JSON (`"CRITICAL"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::None => "NONE",
+            Severity::Low => "LOW",
+            Severity::Medium => "MEDIUM",
+            Severity::High => "HIGH",
+            Severity::Critical => "CRITICAL",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How sure the detector is. Derived from format strength, checksums and context words.
+///
+/// * `High`: exact vendor format / checksum validated, or validated shape plus supporting context.
+/// * `Medium`: validated shape, no supporting context (or strong shape with a negative hint).
+/// * `Low`: validated but weak shape without context (e.g. a bare Luhn-valid 16-digit number).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Confidence {
+    Low,
+    Medium,
+    High,
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Low => "LOW",
+            Confidence::Medium => "MEDIUM",
+            Confidence::High => "HIGH",
+        }
+    }
+    /// One level down (saturating).
+    pub(crate) fn down(self) -> Self {
+        match self {
+            Confidence::High => Confidence::Medium,
+            _ => Confidence::Low,
+        }
+    }
+}
+
+impl fmt::Display for Confidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a scanned text came from (Compliance API data sources).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    ChatMessage,
+    ChatFile,
+    ProjectDescription,
+    ProjectInstruction,
+    ProjectFile,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::ChatMessage => "chat_message",
+            SourceKind::ChatFile => "chat_file",
+            SourceKind::ProjectDescription => "project_description",
+            SourceKind::ProjectInstruction => "project_instruction",
+            SourceKind::ProjectFile => "project_file",
+        }
+    }
+    /// Attachments can be large: they are scanned in chunks with a total cap.
+    pub fn is_attachment(self) -> bool {
+        matches!(self, SourceKind::ChatFile | SourceKind::ProjectFile)
+    }
+}
+
+/// One detection: which detector fired where. Holds **no** matched value; `start..end` are
+/// UTF-8 byte offsets into the scanned text, always on char boundaries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Detection {
+    /// Stable snake_case detector id (see [`crate::dlp::DETECTORS`]).
+    pub detector: &'static str,
+    pub severity: Severity,
+    pub start: usize,
+    pub end: usize,
+    pub confidence: Confidence,
+}
+
+impl Detection {
+    /// The matched bytes, for callers that need them (fingerprinting). Never log this.
+    pub fn value<'a>(&self, text: &'a str) -> &'a str {
+        text.get(self.start..self.end).unwrap_or("")
+    }
+    pub fn len(&self) -> usize {
+        self.end.saturating_sub(self.start)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+}
+
+/// A serialisable finding for storage/export: no raw value, only a preview, a keyed
+/// fingerprint and (optionally) a redacted snippet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub detector: &'static str,
+    pub severity: Severity,
+    pub confidence: Confidence,
+    /// UTF-8 byte offsets into the scanned text.
+    pub start: usize,
+    pub end: usize,
+    pub redacted_preview: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snippet: Option<String>,
+}
+
+/// Maximum severity over a set of detections (`Severity::None` when empty).
+pub fn max_severity(detections: &[Detection]) -> Severity {
+    detections.iter().map(|d| d.severity).max().unwrap_or(Severity::None)
+}
+
+fn floor_boundary(text: &str, mut i: usize) -> usize {
+    if i >= text.len() {
+        return text.len();
+    }
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_boundary(text: &str, mut i: usize) -> usize {
+    if i >= text.len() {
+        return text.len();
+    }
+    while i < text.len() && !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Returns `±context_bytes` of `text` around detection `idx`, with **every** detection span
+/// that intersects the window replaced by `[REDACTED:<detector>]`.
+///
+/// * The window is cut on char boundaries (it may shrink by up to 3 bytes on each side).
+/// * Spans that only partially intersect the window are still replaced (the visible part
+///   becomes the marker), so a neighbouring secret cut by the window edge never leaks.
+/// * Control characters (newlines, tabs) are rendered as spaces so the snippet fits one line.
+/// * Fail closed: if `idx` is out of range or the detection's span is not a valid span of
+///   `text`, the result is just `[REDACTED]`; any other invalid span in `detections` makes the
+///   snippet collapse to the marker of detection `idx` alone.
+pub fn redacted_snippet(text: &str, detections: &[Detection], idx: usize, context_bytes: usize) -> String {
+    let Some(target) = detections.get(idx) else {
+        return "[REDACTED]".to_string();
+    };
+    let valid = |d: &Detection| {
+        d.start < d.end && d.end <= text.len() && text.is_char_boundary(d.start) && text.is_char_boundary(d.end)
+    };
+    if !valid(target) {
+        return "[REDACTED]".to_string();
+    }
+    let w_start = ceil_boundary(text, target.start.saturating_sub(context_bytes));
+    let w_end = floor_boundary(text, target.end.saturating_add(context_bytes));
+    let w_start = w_start.min(target.start);
+    let w_end = w_end.max(target.end);
+
+    // Spans intersecting the window, clipped to it, sorted, merged.
+    let mut spans: Vec<(usize, usize, &'static str)> = Vec::new();
+    for d in detections {
+        if d.end <= w_start || d.start >= w_end {
+            continue;
+        }
+        if !valid(d) {
+            return format!("[REDACTED:{}]", target.detector);
+        }
+        spans.push((d.start.max(w_start), d.end.min(w_end), d.detector));
+    }
+    spans.sort_by_key(|s| (s.0, std::cmp::Reverse(s.1)));
+
+    let mut out = String::with_capacity(w_end - w_start + 32);
+    let mut pos = w_start;
+    for (s, e, det) in spans {
+        if e <= pos {
+            continue; // fully covered by a previous marker
+        }
+        if s > pos {
+            push_clean(&mut out, &text[pos..s]);
+            out.push_str("[REDACTED:");
+            out.push_str(det);
+            out.push(']');
+        } else {
+            // Overlaps the previous marker: the previous marker already hides [s, pos).
+            out.push_str("[REDACTED:");
+            out.push_str(det);
+            out.push(']');
+        }
+        pos = e;
+    }
+    if pos < w_end {
+        push_clean(&mut out, &text[pos..w_end]);
+    }
+    out
+}
+
+fn push_clean(out: &mut String, s: &str) {
+    for c in s.chars() {
+        if c.is_control() {
+            out.push(' ');
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+fn len_suffix(value: &str) -> String {
+    format!("…[{} chars]", value.chars().count())
+}
+
+fn digits_count(value: &str) -> usize {
+    value.bytes().filter(u8::is_ascii_digit).count()
+}
+
+/// Type-identifying preview of a matched value that never contains the value itself.
+///
+/// Policy (decided here because the product rule is "the matched value must never appear"):
+///
+/// * vendor keys/tokens: the fixed public prefix that identifies the key family plus the
+///   length, e.g. `sk-ant-api03-…[108 chars]`, `AKIA…[20 chars]`, `ghp_…[40 chars]`;
+///   the prefix is printed only when it is a known family marker and at least 8 characters
+///   of the value remain hidden;
+/// * private keys: the PEM header line (public) plus length;
+/// * credit cards: brand and digit count, **no digits** (`visa …[16 digits]`) — BIN/last4 are
+///   partial values and are deliberately not shown;
+/// * SSNs: `***-**-****`; phone numbers: `+<country code> …[N digits]` for international
+///   numbers, otherwise `…[N digits]`; e-mail: `***@***.<tld>`;
+/// * IP addresses: version and class only (`IPv4 (private)`);
+/// * passwords: `********` (not even the length);
+/// * anything else: `…[N chars]`.
+pub fn redacted_preview(detector: &str, value: &str) -> String {
+    let v = value.trim();
+    let prefixed = |prefix: &str| -> String {
+        if v.starts_with(prefix) && v.len() >= prefix.len() + 8 {
+            format!("{prefix}{}", len_suffix(v))
+        } else {
+            len_suffix(v)
+        }
+    };
+    match detector {
+        "anthropic_api_key" => {
+            // sk-ant-<family>- : the family marker is public.
+            let fam_end = v.get(7..).and_then(|rest| rest.find('-')).map(|i| 7 + i + 1).filter(|&e| e <= 20);
+            match fam_end {
+                Some(e) if v.starts_with("sk-ant-") => prefixed(&v[..e]),
+                _ => prefixed("sk-ant-"),
+            }
+        }
+        "openai_api_key" => {
+            for p in ["sk-proj-", "sk-svcacct-", "sk-admin-", "sk-None-"] {
+                if v.starts_with(p) {
+                    return prefixed(p);
+                }
+            }
+            prefixed("sk-")
+        }
+        "aws_access_key_id" => {
+            let p = v.get(..4).unwrap_or("");
+            if matches!(p, "AKIA" | "ASIA" | "ABIA" | "ACCA") {
+                prefixed(p)
+            } else {
+                len_suffix(v)
+            }
+        }
+        "github_token" => {
+            for p in ["github_pat_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_"] {
+                if v.starts_with(p) {
+                    return prefixed(p);
+                }
+            }
+            len_suffix(v)
+        }
+        "gitlab_token" => match v.find('-') {
+            Some(i) if i <= 6 && v.starts_with("gl") => prefixed(&v[..=i]),
+            _ => len_suffix(v),
+        },
+        "slack_token" => match v.find('-') {
+            Some(i) if i <= 9 && (v.starts_with("xox") || v.starts_with("xapp")) => prefixed(&v[..=i]),
+            _ => len_suffix(v),
+        },
+        "slack_webhook" => {
+            for p in [
+                "https://hooks.slack.com/services/",
+                "https://hooks.slack.com/workflows/",
+                "https://hooks.slack.com/triggers/",
+                "hooks.slack.com/services/",
+                "hooks.slack.com/workflows/",
+                "hooks.slack.com/triggers/",
+            ] {
+                if v.starts_with(p) {
+                    return prefixed(p);
+                }
+            }
+            len_suffix(v)
+        }
+        "stripe_live_key" | "stripe_test_key" => {
+            for p in ["sk_live_", "rk_live_", "sk_test_", "rk_test_"] {
+                if v.starts_with(p) {
+                    return prefixed(p);
+                }
+            }
+            len_suffix(v)
+        }
+        "google_api_key" => prefixed("AIza"),
+        "npm_token" => prefixed("npm_"),
+        "sendgrid_api_key" => prefixed("SG."),
+        "twilio_api_key" => prefixed("SK"),
+        "huggingface_token" => prefixed("hf_"),
+        "jwt" => prefixed("eyJ"),
+        "private_key" => {
+            let header_end =
+                v.find("-----").and_then(|first| v[first + 5..].find("-----").map(|second| first + 5 + second + 5));
+            match header_end {
+                Some(e) if v.starts_with("-----BEGIN ") && e + 8 <= v.len() => {
+                    format!("{}{}", &v[..e], len_suffix(v))
+                }
+                _ => len_suffix(v),
+            }
+        }
+        "credit_card" => {
+            let digits: Vec<u8> = v.bytes().filter(u8::is_ascii_digit).collect();
+            let brand = crate::dlp::validate::card_brand(&digits).map(|b| b.as_str()).unwrap_or("card");
+            format!("{brand} …[{} digits]", digits.len())
+        }
+        "us_ssn" => "***-**-****".to_string(),
+        "phone_number" => {
+            let n = digits_count(v);
+            match crate::dlp::phone::e164_country_code(v) {
+                Some(cc) => format!("+{cc} …[{n} digits]"),
+                None => format!("…[{n} digits]"),
+            }
+        }
+        "email" => {
+            let tld = v
+                .rsplit_once('.')
+                .map(|(_, t)| t)
+                .filter(|t| t.len() <= 24 && t.bytes().all(|b| b.is_ascii_alphabetic()))
+                .unwrap_or("");
+            if tld.is_empty() {
+                "***@***".to_string()
+            } else {
+                format!("***@***.{}", tld.to_ascii_lowercase())
+            }
+        }
+        "ipv4" => match v.parse::<std::net::Ipv4Addr>() {
+            Ok(ip) if ip.is_private() => "IPv4 (private)".to_string(),
+            Ok(ip) if ip.is_loopback() => "IPv4 (loopback)".to_string(),
+            Ok(ip) if ip.is_link_local() => "IPv4 (link-local)".to_string(),
+            Ok(_) => "IPv4 (public)".to_string(),
+            Err(_) => "IPv4".to_string(),
+        },
+        "ipv6" => match v.parse::<std::net::Ipv6Addr>() {
+            Ok(ip) if (ip.segments()[0] & 0xffc0) == 0xfe80 => "IPv6 (link-local)".to_string(),
+            Ok(ip) if (ip.segments()[0] & 0xfe00) == 0xfc00 => "IPv6 (unique-local)".to_string(),
+            Ok(_) => "IPv6 (global)".to_string(),
+            Err(_) => "IPv6".to_string(),
+        },
+        "password" => "********".to_string(),
+        _ => len_suffix(v),
+    }
+}
+
+/// Secret key for [`fingerprint`]. The bytes are wiped on drop and never printed by `Debug`.
+pub struct FingerprintKey(Vec<u8>);
+
+impl FingerprintKey {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        FingerprintKey(bytes.into())
+    }
+    /// Builds a key from a hex string (e.g. a tenant secret from the secrets manager).
+    pub fn from_hex(s: &str) -> Result<Self, hex::FromHexError> {
+        hex::decode(s.trim()).map(FingerprintKey)
+    }
+    pub(crate) fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for FingerprintKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FingerprintKey([REDACTED])")
+    }
+}
+
+impl Drop for FingerprintKey {
+    fn drop(&mut self) {
+        for b in self.0.iter_mut() {
+            // SAFETY: `b` is a valid, aligned, exclusive reference into our own buffer.
+            unsafe { std::ptr::write_volatile(b, 0) };
+        }
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Normalises a matched value before fingerprinting so that formatting variants of the same
+/// value correlate: digits only for cards/SSNs/phones (10-digit NANP numbers get a leading `1`),
+/// lower-case for e-mail, whitespace and `\n` escapes removed for private keys, trimmed
+/// otherwise.
+pub fn normalize_value(detector: &str, value: &[u8]) -> Vec<u8> {
+    match detector {
+        "credit_card" | "us_ssn" => value.iter().copied().filter(u8::is_ascii_digit).collect(),
+        "phone_number" => {
+            let mut d: Vec<u8> = value.iter().copied().filter(u8::is_ascii_digit).collect();
+            let plus = value.iter().find(|b| !b.is_ascii_whitespace() && **b != b'(') == Some(&b'+');
+            if !plus && d.len() == 10 && d[0] >= b'2' {
+                d.insert(0, b'1');
+            }
+            d
+        }
+        "email" => value.trim_ascii().to_ascii_lowercase(),
+        "private_key" => {
+            let mut out = Vec::with_capacity(value.len());
+            let mut i = 0;
+            while i < value.len() {
+                let b = value[i];
+                if b == b'\\' && matches!(value.get(i + 1), Some(b'n') | Some(b'r')) {
+                    i += 2;
+                    continue;
+                }
+                if !b.is_ascii_whitespace() {
+                    out.push(b);
+                }
+                i += 1;
+            }
+            out
+        }
+        _ => value.trim_ascii().to_vec(),
+    }
+}
+
+/// Keyed fingerprint of a matched value: `hex(HMAC-SHA256(key, detector ‖ 0x00 ‖
+/// normalize(value)))[..32]` (128 bits). Use it to dedupe/correlate findings without storing
+/// values; without the key it cannot be brute-forced even for 9-digit SSNs.
+pub fn fingerprint(key: &FingerprintKey, detector: &str, value: &[u8]) -> String {
+    let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(key.expose()) {
+        Ok(m) => m,
+        // HMAC accepts keys of any length; this branch is unreachable in practice.
+        Err(_) => return String::new(),
+    };
+    mac.update(detector.as_bytes());
+    mac.update(&[0]);
+    mac.update(&normalize_value(detector, value));
+    let tag = mac.finalize().into_bytes();
+    let mut s = hex::encode(tag);
+    s.truncate(32);
+    s
+}
