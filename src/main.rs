@@ -34,6 +34,11 @@ enum Command {
     FakeApi(commands::fake_api::FakeApiArgs),
     /// Validate the access key (and an organization UUID) against the API; exit 0 only if it works.
     CheckKey(commands::check_key::CheckKeyArgs),
+    /// Data loss prevention: scan text for secrets and personal data.
+    #[command(subcommand)]
+    Dlp(commands::dlp::DlpCmd),
+    /// List DLP findings of a store, filtered by time, severity and user.
+    Findings(commands::dlp::FindingsArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +60,8 @@ fn main() -> ExitCode {
             Command::Demo(a) => commands::demo::run(a).await,
             Command::FakeApi(a) => commands::fake_api::run(a).await,
             Command::CheckKey(a) => commands::check_key::run(a).await,
+            Command::Dlp(c) => commands::dlp::run_dlp(c),
+            Command::Findings(a) => commands::dlp::run_findings(a).await,
         }
     });
     match res {

@@ -127,3 +127,52 @@ async fn short_pages_in_both_families() {
     assert_exactly_once(dir.path(), &f.expected()).await;
     f.shutdown().await;
 }
+
+/// DLP at ingest: findings from every source kind, each once across runs, never holding a value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dlp_findings_from_every_source_kind_without_values() {
+    let f = fake(shared::synthetic::TenantConfig { seed: 5, ..shared::synthetic::TenantConfig::default() }, open_cfg())
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_sync(client(&f), dir.path(), sync_cfg(&f), FailPoints::none()).await;
+    assert!(r.ok(), "{:?}", r.failures());
+    f.with_tenant(|t| t.mutate(&MutationConfig::default()));
+    let r = run_sync(client(&f), dir.path(), sync_cfg(&f), FailPoints::none()).await;
+    assert!(r.ok(), "{:?}", r.failures());
+    let sink = LocalObjectSink::new(dir.path()).unwrap();
+    let findings = verify::read_table(&sink, Table::DlpFindings).await.unwrap();
+    let kinds: std::collections::BTreeSet<&str> = findings.iter().filter_map(|x| x["source_kind"].as_str()).collect();
+    for k in ["chat_message", "chat_file", "project_description", "project_instruction", "project_file"] {
+        assert!(kinds.contains(k), "no finding from {k}: {kinds:?}");
+    }
+    let ids = verify::identity_counts(&sink, Table::DlpFindings).await.unwrap();
+    let twice: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "findings written twice: {twice:?}");
+    let severities: std::collections::BTreeSet<&str> = findings.iter().filter_map(|x| x["severity"].as_str()).collect();
+    assert!(severities.contains("CRITICAL") && severities.contains("MEDIUM"), "{severities:?}");
+    // no planted secret value appears anywhere in a finding
+    let planted: Vec<String> = f.with_tenant(|t| t.planted.iter().map(|p| p.value.clone()).collect());
+    assert!(planted.len() > 10);
+    let all = serde_json::to_string(&findings).unwrap();
+    for v in planted.iter().filter(|v| v.len() >= 8) {
+        assert!(!all.contains(v.as_str()), "a finding contains a raw value");
+    }
+    for x in &findings {
+        for k in [
+            "id",
+            "detector",
+            "severity",
+            "start",
+            "end",
+            "redacted",
+            "fingerprint",
+            "source_kind",
+            "source_id",
+            "user_id",
+            "organization_uuid",
+        ] {
+            assert!(x.get(k).is_some(), "finding missing {k}");
+        }
+    }
+    f.shutdown().await;
+}

@@ -148,6 +148,9 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         versions.len(),
         if chats_ok { "✓" } else { "✗" }
     );
+    let findings = verify::read_table(&sink, Table::DlpFindings).await?;
+    println!("\nDLP findings at ingest: {}\n  {}", findings.len(), super::dlp::summarize(&findings));
+    println!("  list them: compliance-lake findings --store {} --severity HIGH", a.store.display());
     print_tree(&sink).await?;
     if all_ok {
         println!(

@@ -1,4 +1,5 @@
 pub mod check_key;
 pub mod demo;
+pub mod dlp;
 pub mod fake_api;
 pub mod sync;

@@ -24,7 +24,7 @@ pub struct ApiArgs {
     /// Read the access key from this file instead of $ANTHROPIC_COMPLIANCE_ACCESS_KEY.
     #[arg(long)]
     pub api_key_file: Option<PathBuf>,
-    /// Requests per minute for the whole sync; the tenant's limit (600) is shared with every other tool.
+    /// Requests per minute for the whole sync; the tenant's limit (600) is shared with every other tool. 0 = no pacing (fakes, benchmarks).
     #[arg(long, env = "COMPLIANCE_LAKE_BUDGET_PER_MINUTE", default_value_t = 600)]
     pub budget_per_minute: u32,
     /// Whole-request timeout in seconds.

@@ -134,11 +134,14 @@ impl RequestBudget for LocalBudget {
 
     fn observe(&self, info: &RateLimitInfo) {
         let mut s = self.lock();
+        if s.configured == 0 {
+            return; // pacing switched off on purpose (benchmarks, fakes); 429s still pause
+        }
         if let Some(limit) = info.limit {
             // The server's limit is per its window (a minute for the real API); never go above
             // what the operator configured; follow the server down.
             let limit = (limit as f64 * 60.0 / self.window.as_secs_f64()).round() as u32;
-            let want = if s.configured == 0 { limit } else { s.configured.min(limit) };
+            let want = s.configured.min(limit);
             if want > 0 && want != s.per_minute {
                 s.per_minute = want;
                 s.stats.per_minute = want;

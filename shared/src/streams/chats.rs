@@ -9,9 +9,11 @@
 //! `updated_at.*` after 2026-09-22) and `project_ids[]` requires `user_ids[]`, so user and project
 //! filters are applied client-side on the org-wide walk; `organization_ids[]` is sent to the API.
 
+use super::dlp::{self, DlpContext, Source};
 use super::segment::Segment;
 use super::{enrich, str_field, ts_field, Ingest, JobContext, JobStats, StreamSpec, SyncError};
 use crate::api::{paths, ApiError, Family, Paginator};
+use crate::dlp::SourceKind;
 use crate::store::Table;
 use crate::time::Timestamp;
 use futures::future::BoxFuture;
@@ -23,7 +25,7 @@ use std::collections::BTreeMap;
 pub const SPEC: StreamSpec = StreamSpec {
     name: "chats",
     endpoint: paths::CHATS,
-    tables: &[Table::Chats, Table::ChatMessages],
+    tables: &[Table::Chats, Table::ChatMessages, Table::DlpFindings],
     family: "cursor (after_id / last_id / has_more)",
     order: "updated_at ascending (order_by=updated_at), ties by id",
     sync: "incremental by listing cursor; messages incremental per chat",
@@ -142,6 +144,51 @@ async fn fetch_new_messages(
     Ok(Fetched { messages: out, mark: next, request_id, gone: false })
 }
 
+/// DLP findings of one user message: its text blocks, then its text attachments.
+async fn scan_message(
+    ctx: &JobContext,
+    stats: &JobStats,
+    d: &DlpContext,
+    m: &Value,
+    chat: &Value,
+    ingest: &Ingest<'_>,
+) -> Result<Vec<Value>, SyncError> {
+    let mut out = Vec::new();
+    if str_field(m, "role") != Some("user") {
+        return Ok(out);
+    }
+    let msg_id = str_field(m, "id").unwrap_or_default().to_string();
+    let mut src = Source::new(SourceKind::ChatMessage, msg_id.clone());
+    src.chat_id = str_field(chat, "id").map(str::to_string);
+    src.message_id = Some(msg_id.clone());
+    src.user = chat.get("user").cloned().unwrap_or(Value::Null);
+    src.organization_uuid = chat.get("organization_uuid").cloned().unwrap_or(Value::Null);
+    src.source_created_at = m.get("created_at").cloned().unwrap_or(Value::Null);
+    if let Some(blocks) = m.get("content").and_then(Value::as_array) {
+        for (i, b) in blocks.iter().enumerate() {
+            if str_field(b, "type") == Some("text") {
+                if let Some(text) = str_field(b, "text") {
+                    let mut s = src.clone();
+                    s.content_index = Some(i);
+                    out.extend(dlp::scan(d, text, &s, ingest));
+                }
+            }
+        }
+    }
+    if let Some(files) = m.get("files").and_then(Value::as_array) {
+        for file in files {
+            if let Some(text) = dlp::fetch_text_file(ctx, stats, file).await? {
+                let mut s = src.clone();
+                s.kind = SourceKind::ChatFile;
+                s.file_id = str_field(file, "id").map(str::to_string);
+                s.source_id = s.file_id.clone().unwrap_or_default();
+                out.extend(dlp::scan(d, &text, &s, ingest));
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
     let cfg = &ctx.cfg;
     let key = super::Job::Chats.key(cfg);
@@ -217,6 +264,11 @@ pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
                 request_id: f.request_id.as_deref(),
             };
             for m in f.messages {
+                if let Some(d) = ctx.dlp.as_deref() {
+                    for finding in scan_message(ctx, stats, d, &m, &chat, &msg_ingest).await? {
+                        seg.push(Table::DlpFindings, finding);
+                    }
+                }
                 seg.push(Table::ChatMessages, enrich(m, &context, &msg_ingest));
             }
             if f.gone {

@@ -5,6 +5,7 @@
 
 pub mod activities;
 pub mod chats;
+pub mod dlp;
 pub mod failpoints;
 pub mod organizations;
 pub mod projects;
@@ -197,6 +198,8 @@ pub struct JobContext {
     pub now: Timestamp,
     /// Stop starting new segments after this (Lambda deadline); `None` = no limit.
     pub deadline: Option<tokio::time::Instant>,
+    /// DLP at ingest; `None` switches scanning off.
+    pub dlp: Option<Arc<dlp::DlpContext>>,
 }
 
 impl JobContext {

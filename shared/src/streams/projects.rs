@@ -5,9 +5,11 @@
 //! version (`id` + `updated_at`) and an attachment are each written once. If the API rejects the
 //! `updated_at` filter (older revisions), the full list is walked and filtered client-side.
 
+use super::dlp::{self, Source};
 use super::segment::Segment;
 use super::{enrich, obj, str_field, ts_field, Ingest, JobContext, JobStats, StreamSpec, SyncError};
 use crate::api::{paths, ApiError, Family, Paginator};
+use crate::dlp::SourceKind;
 use crate::store::Table;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -17,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const SPEC: StreamSpec = StreamSpec {
     name: "projects",
     endpoint: paths::PROJECTS,
-    tables: &[Table::Projects, Table::ProjectDocuments],
+    tables: &[Table::Projects, Table::ProjectDocuments, Table::DlpFindings],
     family: "page token (page / next_page)",
     order: "created_at ascending",
     sync: "incremental by updated_at with an overlap window; detail + attachments per new version",
@@ -154,6 +156,27 @@ async fn write_project(
         job,
         request_id: rid.as_deref(),
     };
+    let owner = row.get("user").cloned().unwrap_or(Value::Null);
+    let source = |kind: SourceKind, source_id: &str, created: Value| {
+        let mut s = Source::new(kind, source_id);
+        s.project_id = Some(id.to_string());
+        s.user = owner.clone();
+        s.organization_uuid = org_uuid.clone();
+        s.source_created_at = created;
+        s
+    };
+    if let Some(d) = ctx.dlp.as_deref() {
+        let updated = row.get("updated_at").cloned().unwrap_or(Value::Null);
+        for (field, kind) in
+            [("description", SourceKind::ProjectDescription), ("instructions", SourceKind::ProjectInstruction)]
+        {
+            if let Some(text) = str_field(&row, field) {
+                for f in dlp::scan(d, text, &source(kind, id, updated.clone()), &ingest) {
+                    seg.push(Table::DlpFindings, f);
+                }
+            }
+        }
+    }
     seg.push(Table::Projects, enrich(row, &[], &ingest));
 
     let att_path = paths::project_attachments(id);
@@ -200,6 +223,24 @@ async fn write_project(
                 job,
                 request_id: rid.as_deref(),
             };
+            if let Some(d) = ctx.dlp.as_deref() {
+                let text = if kind == "project_doc" {
+                    str_field(&record, "content").map(str::to_string)
+                } else {
+                    dlp::fetch_text_file(ctx, stats, &record).await?
+                };
+                if let Some(text) = text {
+                    let mut s = source(
+                        SourceKind::ProjectFile,
+                        &att_id,
+                        record.get("created_at").cloned().unwrap_or(Value::Null),
+                    );
+                    s.file_id = Some(att_id.clone());
+                    for f in dlp::scan(d, &text, &s, &ingest) {
+                        seg.push(Table::DlpFindings, f);
+                    }
+                }
+            }
             seg.push(Table::ProjectDocuments, enrich(record, &context, &ingest));
             cp.attachments.insert(att_id);
         }

@@ -26,6 +26,9 @@ pub fn local_context(
         failpoints,
         now: crate::time::Timestamp::now(),
         deadline: None,
+        dlp: Some(Arc::new(crate::streams::dlp::DlpContext::new(crate::streams::dlp::DlpContext::key_for_store(
+            store,
+        )?))),
     })
 }
 

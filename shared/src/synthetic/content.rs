@@ -76,7 +76,11 @@ impl Tenant {
         let roll = rng.gen_range(0..100);
         let (filename, mime, ctype, content): (String, Option<String>, String, Vec<u8>) = if roll < 65 {
             let body = text::pick(rng, text::FILE_BODIES).to_string();
-            let body = self.maybe_sensitive(rng, SENSITIVE_DOC_PCT, body, "file", &id, "content");
+            // the first text files always carry a sensitive sentence (chat and project files alike)
+            let early =
+                self.planted.iter().filter(|p| p.record_kind == "file").count() < 2 + usize::from(project_id.is_none());
+            let pct = if early && project_id.is_none() { 100 } else { SENSITIVE_DOC_PCT };
+            let body = self.maybe_sensitive(rng, pct, body, "file", &id, "content");
             let variants: [(&str, Option<&str>, &str); 6] = [
                 ("meeting-notes.txt", Some("text/plain"), "text/plain"),
                 ("Q3 résumé (final).txt", Some("text/plain"), "text/plain"),
@@ -377,7 +381,9 @@ impl Tenant {
     ) -> (String, String) {
         let description =
             format!("Workspace for {}. {}", name.to_lowercase(), text::pick(rng, text::ASSISTANT_REPLIES));
-        let description = if rng.gen_ratio(SENSITIVE_DOC_PCT, 100) {
+        // every source kind must carry findings in a demo: the first projects' descriptions always do
+        let force_description = force_sensitive && !self.planted.iter().any(|p| p.field == "description");
+        let description = if force_description || rng.gen_ratio(SENSITIVE_DOC_PCT, 100) {
             let s = self.plant_sentence(rng, "project", project_id, "description");
             format!("{description} {s}")
         } else {

@@ -1,0 +1,274 @@
+//! DLP at ingest: the user content a stream writes (user message text, text files attached to
+//! messages, project descriptions, instructions and text documents) is scanned before the segment
+//! commits, and findings go to `dlp_findings` in the same segment — so findings are exactly once
+//! exactly when their source record is. A finding holds a redacted snippet and a keyed fingerprint,
+//! never the matched value.
+
+use super::{Ingest, JobContext, JobStats};
+use crate::api::ApiError;
+use crate::dlp::{fingerprint, redacted_snippet, FingerprintKey, Scanner, Severity, SourceKind};
+use crate::store::{StoreError, Table};
+use crate::time::Timestamp;
+use serde_json::{json, Map, Value};
+use std::path::Path;
+
+/// Snippet context either side of a finding, in bytes.
+const SNIPPET_CONTEXT: usize = 32;
+
+pub struct DlpContext {
+    pub scanner: &'static Scanner,
+    pub key: FingerprintKey,
+    /// Download and scan text files attached to messages and projects (costs one request each).
+    pub scan_files: bool,
+    pub max_file_bytes: usize,
+}
+
+impl DlpContext {
+    pub fn new(key: FingerprintKey) -> Self {
+        DlpContext { scanner: Scanner::global(), key, scan_files: true, max_file_bytes: 8 * 1024 * 1024 }
+    }
+
+    /// The fingerprint key of a local store: `COMPLIANCE_LAKE_DLP_KEY` (hex) if set, else a random
+    /// key created once in `_state/dlp-fingerprint.key` so fingerprints stay comparable across runs.
+    pub fn key_for_store(store: &Path) -> Result<FingerprintKey, StoreError> {
+        if let Ok(hexkey) = std::env::var("COMPLIANCE_LAKE_DLP_KEY") {
+            return FingerprintKey::from_hex(hexkey.trim())
+                .map_err(|_| StoreError::Backend("COMPLIANCE_LAKE_DLP_KEY must be hex".into()));
+        }
+        let path = store.join("_state").join("dlp-fingerprint.key");
+        if let Ok(s) = std::fs::read_to_string(&path) {
+            return FingerprintKey::from_hex(s.trim())
+                .map_err(|_| StoreError::Corrupt { key: path.display().to_string(), reason: "not hex".into() });
+        }
+        let bytes: [u8; 32] = rand::random();
+        std::fs::create_dir_all(path.parent().unwrap_or(store)).map_err(|e| StoreError::io(&path, e))?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, hex::encode(bytes)).map_err(|e| StoreError::io(&tmp, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600));
+        }
+        std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
+        Ok(FingerprintKey::new(bytes.to_vec()))
+    }
+}
+
+/// Where a scanned text came from; becomes the finding's context columns.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub kind: SourceKind,
+    pub source_id: String,
+    pub chat_id: Option<String>,
+    pub message_id: Option<String>,
+    pub project_id: Option<String>,
+    pub file_id: Option<String>,
+    pub content_index: Option<usize>,
+    pub user: Value,
+    pub organization_uuid: Value,
+    pub source_created_at: Value,
+}
+
+impl Source {
+    pub fn new(kind: SourceKind, source_id: impl Into<String>) -> Self {
+        Source {
+            kind,
+            source_id: source_id.into(),
+            chat_id: None,
+            message_id: None,
+            project_id: None,
+            file_id: None,
+            content_index: None,
+            user: Value::Null,
+            organization_uuid: Value::Null,
+            source_created_at: Value::Null,
+        }
+    }
+}
+
+/// Scans `text` and returns one `dlp_findings` record per detection.
+pub fn scan(dlp: &DlpContext, text: &str, src: &Source, ingest: &Ingest<'_>) -> Vec<Value> {
+    let report = dlp.scanner.scan_source(src.kind, text);
+    if report.detections.is_empty() {
+        return Vec::new();
+    }
+    let overall = report.max_severity();
+    let now = Timestamp::now().to_rfc3339();
+    let dets = &report.detections;
+    dets.iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let value = d.value(text);
+            let id = finding_id(src, d.detector, d.start, d.end);
+            let mut m = Map::new();
+            m.insert("id".into(), json!(id));
+            m.insert("detected_at".into(), json!(now));
+            m.insert("source_kind".into(), json!(src.kind));
+            m.insert("source_id".into(), json!(src.source_id));
+            m.insert("chat_id".into(), json!(src.chat_id));
+            m.insert("message_id".into(), json!(src.message_id));
+            m.insert("project_id".into(), json!(src.project_id));
+            m.insert("file_id".into(), json!(src.file_id));
+            m.insert("content_index".into(), json!(src.content_index));
+            m.insert("user_id".into(), src.user.get("id").cloned().unwrap_or(Value::Null));
+            m.insert(
+                "user_email".into(),
+                src.user.get("email_address").or_else(|| src.user.get("email")).cloned().unwrap_or(Value::Null),
+            );
+            m.insert("organization_uuid".into(), src.organization_uuid.clone());
+            m.insert("source_created_at".into(), src.source_created_at.clone());
+            m.insert("detector".into(), json!(d.detector));
+            m.insert("severity".into(), json!(d.severity));
+            m.insert("confidence".into(), json!(d.confidence));
+            m.insert("start".into(), json!(d.start));
+            m.insert("end".into(), json!(d.end));
+            m.insert("redacted".into(), json!(redacted_snippet(text, dets, i, SNIPPET_CONTEXT)));
+            m.insert("fingerprint".into(), json!(fingerprint(&dlp.key, d.detector, value.as_bytes())));
+            m.insert("source_severity".into(), json!(overall));
+            m.insert("scanned_bytes".into(), json!(report.scanned_bytes));
+            m.insert("truncated".into(), json!(report.truncated));
+            super::enrich(Value::Object(m), &[], ingest)
+        })
+        .collect()
+}
+
+fn finding_id(src: &Source, detector: &str, start: usize, end: usize) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    // a file can hang off several messages and a project description is rescanned per version:
+    // the message and the source's timestamp are part of a finding's identity
+    h.update(
+        format!(
+            "{}|{}|{}|{}|{:?}|{}|{detector}|{start}|{end}",
+            src.kind.as_str(),
+            src.source_id,
+            src.message_id.as_deref().unwrap_or(""),
+            src.file_id.as_deref().unwrap_or(""),
+            src.content_index,
+            src.source_created_at
+        )
+        .as_bytes(),
+    );
+    format!("dlpf_{}", &hex::encode(h.finalize())[..24])
+}
+
+/// The highest severity among finding records (for message-level rollups).
+pub fn max_of(records: &[Value]) -> Severity {
+    records
+        .iter()
+        .filter_map(|r| r.get("severity").and_then(|s| serde_json::from_value::<Severity>(s.clone()).ok()))
+        .max()
+        .unwrap_or(Severity::None)
+}
+
+/// Whether a file looks like text worth downloading, from its metadata.
+pub fn is_text_file(filename: Option<&str>, mime: Option<&str>) -> bool {
+    let mime = mime.unwrap_or("").to_ascii_lowercase();
+    if mime.starts_with("text/")
+        || ["json", "xml", "yaml", "csv", "javascript", "x-sh", "sql", "toml", "markdown"]
+            .iter()
+            .any(|m| mime.contains(m))
+    {
+        return true;
+    }
+    let ext_of = |s: &str| s.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    // the API sometimes sends a bare extension as the MIME type ("txt")
+    let ext =
+        ext_of(filename.unwrap_or("")).or_else(|| (!mime.contains('/') && !mime.is_empty()).then(|| mime.clone()));
+    matches!(
+        ext.as_deref(),
+        Some(
+            "txt"
+                | "md"
+                | "csv"
+                | "tsv"
+                | "json"
+                | "jsonl"
+                | "ndjson"
+                | "yaml"
+                | "yml"
+                | "xml"
+                | "log"
+                | "ini"
+                | "cfg"
+                | "conf"
+                | "env"
+                | "toml"
+                | "py"
+                | "js"
+                | "ts"
+                | "rs"
+                | "go"
+                | "java"
+                | "rb"
+                | "sh"
+                | "sql"
+                | "html"
+                | "htm"
+                | "properties"
+                | "pem"
+                | "key"
+                | "tf"
+                | "c"
+                | "h"
+                | "cpp"
+                | "cs"
+                | "php"
+                | "kt"
+                | "swift"
+        )
+    )
+}
+
+/// Downloads a text file through the files content endpoint, verifying `Content-MD5`.
+/// `Ok(None)` when the file is not text, too large, gone, or its checksum does not match.
+pub async fn fetch_text_file(ctx: &JobContext, stats: &JobStats, file: &Value) -> Result<Option<String>, ApiError> {
+    let Some(dlp) = ctx.dlp.as_deref() else { return Ok(None) };
+    let Some(id) = file.get("id").and_then(Value::as_str) else { return Ok(None) };
+    let filename = file.get("filename").and_then(Value::as_str);
+    let mime = file.get("mime_type").and_then(Value::as_str);
+    if !dlp.scan_files || !is_text_file(filename, mime) {
+        return Ok(None);
+    }
+    if file.get("size_bytes").and_then(Value::as_u64).is_some_and(|n| n as usize > dlp.max_file_bytes) {
+        tracing::info!(file_id = id, "file above the DLP size cap; not downloaded");
+        return Ok(None);
+    }
+    let resp = match ctx.client.get_bytes(&crate::api::paths::file_content(id), &stats.calls).await {
+        Ok(r) => r,
+        Err(ApiError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if let Some(want) = resp.content_md5.as_deref() {
+        use base64::Engine;
+        use md5::{Digest, Md5};
+        let got = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&resp.bytes));
+        if got != want.trim() {
+            tracing::warn!(file_id = id, "Content-MD5 mismatch; file skipped for DLP (will not be trusted)");
+            return Ok(None);
+        }
+    }
+    let bytes = &resp.bytes[..resp.bytes.len().min(dlp.max_file_bytes)];
+    // binary content served under a text name: skip rather than scan noise
+    if bytes.iter().take(4096).filter(|b| **b == 0).count() > 0 {
+        return Ok(None);
+    }
+    Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+pub const TABLE: Table = Table::DlpFindings;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_file_detection() {
+        assert!(is_text_file(Some("a.txt"), Some("text/plain")));
+        assert!(is_text_file(Some("excerpt.txt"), Some("txt")));
+        assert!(is_text_file(Some("data.json"), None));
+        assert!(is_text_file(Some("x"), Some("application/json")));
+        assert!(!is_text_file(Some("mock.pdf"), Some("application/pdf")));
+        assert!(!is_text_file(Some("output.gif"), Some("image/gif")));
+    }
+}
