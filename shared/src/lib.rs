@@ -10,6 +10,8 @@ pub mod api;
 pub mod budget;
 pub mod dlp;
 pub mod fake_api;
+pub mod keys;
+pub mod serverless;
 pub mod store;
 pub mod streams;
 pub mod sync;

@@ -36,7 +36,13 @@ pub fn identity(table: Table, r: &Value) -> Option<String> {
 pub async fn identity_counts(sink: &dyn ObjectSink, table: Table) -> Result<BTreeMap<String, u64>, StoreError> {
     let recs = read_table(sink, table).await?;
     let latest_run = if matches!(table, Table::Organizations | Table::Users) {
-        recs.iter().filter_map(|r| r.pointer("/_ingest/run_id").and_then(Value::as_str)).max().map(str::to_string)
+        // the snapshot fetched last (run ids need not sort by time)
+        recs.iter()
+            .filter_map(|r| {
+                Some((r.pointer("/_ingest/fetched_at")?.as_str()?, r.pointer("/_ingest/run_id")?.as_str()?))
+            })
+            .max()
+            .map(|(_, run)| run.to_string())
     } else {
         None
     };

@@ -4,11 +4,13 @@
 //! directory whose layout mirrors the S3 lake: `<table>/dt=YYYY-MM-DD/<name>.ndjson.gz`.
 
 pub mod layout;
+pub mod lease;
 pub mod local;
 pub mod ndjson;
 pub mod queue;
 
 pub use layout::{object_key, Table};
+pub use lease::{Leases, LocalLeases};
 pub use local::{LocalObjectSink, LocalStateStore};
 pub use queue::{LocalQueue, QueueMessage, WorkQueue};
 

@@ -20,6 +20,8 @@ pub trait WorkQueue: Send + Sync {
     async fn ack(&self, id: &str) -> Result<(), super::StoreError>;
     /// Makes the message visible again (or dead-letters it after too many receives).
     async fn release(&self, id: &str) -> Result<(), super::StoreError>;
+    /// Messages waiting or in flight, if the backend can tell (`None` = unknown).
+    async fn depth(&self) -> Result<Option<u64>, super::StoreError>;
 }
 
 #[derive(Debug, Default)]
@@ -85,6 +87,11 @@ impl WorkQueue for LocalQueue {
     async fn ack(&self, id: &str) -> Result<(), super::StoreError> {
         self.lock().in_flight.remove(id);
         Ok(())
+    }
+
+    async fn depth(&self) -> Result<Option<u64>, super::StoreError> {
+        let g = self.lock();
+        Ok(Some((g.ready.len() + g.in_flight.len()) as u64))
     }
 
     async fn release(&self, id: &str) -> Result<(), super::StoreError> {

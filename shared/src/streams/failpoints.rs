@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 pub enum Action {
     Error,
     Abort,
+    /// Unwinding panic (tests that one job's panic fails only its own message).
+    Panic,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -33,7 +35,8 @@ impl FailPoints {
             let a = match action {
                 "error" => Action::Error,
                 "abort" => Action::Abort,
-                other => return Err(format!("fail point {name}: unknown action {other:?} (error|abort)")),
+                "panic" => Action::Panic,
+                other => return Err(format!("fail point {name}: unknown action {other:?} (error|abort|panic)")),
             };
             fp.set(name, a, nth);
         }
@@ -76,6 +79,7 @@ impl FailPoints {
                 std::process::abort();
             }
             Action::Error => Err(super::SyncError::Injected(name)),
+            Action::Panic => panic!("fail point {name}: injected panic"),
         }
     }
 }

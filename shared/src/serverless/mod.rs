@@ -1,0 +1,141 @@
+//! The serverless path's handlers, free of Lambda types so they run the same in a Lambda, in the
+//! CLI's `--backend aws` driver and in tests: [`scheduler::schedule`] (EventBridge → fan-out on the
+//! queue) and [`worker::work`] (queue batch → jobs, per-message outcomes). The function crates only
+//! translate events and build a [`Runtime`] once per cold start.
+
+pub mod driver;
+pub mod scheduler;
+pub mod worker;
+
+use crate::api::{ApiClient, ApiError, ApiKey, ClientConfig};
+use crate::budget::RequestBudget;
+use crate::keys::KeySource;
+use crate::store::{Leases, ObjectSink, StateStore, WorkQueue};
+use crate::streams::dlp::DlpContext;
+use crate::streams::{FailPoints, Job, JobContext, SyncConfig};
+use crate::sync::StreamSelection;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One queue message: a job of one scheduled run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobMessage {
+    pub job: Job,
+    pub run_id: String,
+    pub schedule_time: Timestamp,
+    /// How many times this job was continued after a deadline.
+    #[serde(default)]
+    pub continuation: u32,
+}
+
+/// HTTP settings of the API client (the key comes from the [`KeySource`] on each use).
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub base_url: String,
+    pub anthropic_version: Option<String>,
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_response_bytes: usize,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            base_url: crate::api::DEFAULT_BASE_URL.into(),
+            anthropic_version: Some(crate::api::client::ANTHROPIC_VERSION.into()),
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            max_response_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// Everything a handler needs, built once per cold start.
+#[derive(Clone)]
+pub struct Runtime {
+    pub sink: Arc<dyn ObjectSink>,
+    pub state: Arc<dyn StateStore>,
+    pub queue: Arc<dyn WorkQueue>,
+    pub leases: Arc<dyn Leases>,
+    pub budget: Arc<dyn RequestBudget>,
+    pub keys: Arc<dyn KeySource>,
+    pub api: ApiSettings,
+    pub cfg: Arc<SyncConfig>,
+    pub streams: StreamSelection,
+    pub dlp: Option<Arc<DlpContext>>,
+    pub failpoints: FailPoints,
+    /// Stop starting new segments this long before the invocation deadline.
+    pub deadline_margin: Duration,
+    pub retry_base: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    Sync(#[from] crate::streams::SyncError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl Runtime {
+    /// A client for the current key, or `None` when the key is revoked or missing.
+    pub async fn client(&self) -> Result<Option<ApiClient>, HandlerError> {
+        let Some(key): Option<ApiKey> = self.keys.current().await? else { return Ok(None) };
+        let mut cfg = ClientConfig::new(self.api.base_url.clone(), key);
+        cfg.anthropic_version = self.api.anthropic_version.clone();
+        cfg.request_timeout = self.api.request_timeout;
+        cfg.connect_timeout = self.api.connect_timeout;
+        cfg.max_response_bytes = self.api.max_response_bytes;
+        cfg.retry.base = self.retry_base;
+        Ok(Some(ApiClient::new(cfg, self.budget.clone())?))
+    }
+
+    pub fn context(&self, client: ApiClient, run_id: &str, deadline: Option<tokio::time::Instant>) -> JobContext {
+        JobContext {
+            client,
+            sink: self.sink.clone(),
+            state: self.state.clone(),
+            cfg: self.cfg.clone(),
+            run_id: run_id.to_string(),
+            failpoints: self.failpoints.clone(),
+            now: Timestamp::now(),
+            deadline: deadline.map(|d| d.checked_sub(self.deadline_margin).unwrap_or(d)),
+            dlp: self.dlp.clone(),
+        }
+    }
+}
+
+impl Runtime {
+    /// The serverless handlers over local adapters (store directory, in-process queue and leases):
+    /// the same code paths as the Lambdas, for tests and for trying the distributed path offline.
+    pub fn local(
+        store: &std::path::Path,
+        key: ApiKey,
+        api: ApiSettings,
+        cfg: SyncConfig,
+        budget: Arc<dyn RequestBudget>,
+        max_receives: u32,
+    ) -> Result<Self, crate::store::StoreError> {
+        Ok(Runtime {
+            sink: Arc::new(crate::store::LocalObjectSink::new(store)?),
+            state: Arc::new(crate::store::LocalStateStore::new(store)?),
+            queue: Arc::new(crate::store::LocalQueue::new(max_receives)),
+            leases: Arc::new(crate::store::LocalLeases::default()),
+            budget,
+            keys: Arc::new(crate::keys::StaticKey(key)),
+            api,
+            cfg: Arc::new(cfg),
+            streams: StreamSelection::default(),
+            dlp: Some(Arc::new(DlpContext::new(DlpContext::key_for_store(store)?))),
+            failpoints: FailPoints::none(),
+            deadline_margin: Duration::from_secs(0),
+            retry_base: Duration::from_secs(1),
+        })
+    }
+}
