@@ -18,3 +18,5 @@ pub mod sync;
 pub mod synthetic;
 pub mod time;
 pub mod verify;
+pub mod aws;
+pub mod observability;

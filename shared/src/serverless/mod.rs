@@ -5,6 +5,7 @@
 
 pub mod driver;
 pub mod scheduler;
+pub mod settings;
 pub mod worker;
 
 use crate::api::{ApiClient, ApiError, ApiKey, ClientConfig};
@@ -69,6 +70,14 @@ pub struct Runtime {
     /// Stop starting new segments this long before the invocation deadline.
     pub deadline_margin: Duration,
     pub retry_base: Duration,
+    /// Print CloudWatch EMF metric lines (in Lambda, where the log agent turns them into metrics).
+    pub emit_metrics: bool,
+}
+
+/// The Lambda context's deadline (ms since the epoch) as a monotonic instant.
+pub fn deadline_from_epoch_ms(ms: u64) -> tokio::time::Instant {
+    let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
+    tokio::time::Instant::now() + Duration::from_millis(ms.saturating_sub(now_ms))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +145,7 @@ impl Runtime {
             failpoints: FailPoints::none(),
             deadline_margin: Duration::from_secs(0),
             retry_base: Duration::from_secs(1),
+            emit_metrics: false,
         })
     }
 }

@@ -102,6 +102,9 @@ async fn run(rt: &Runtime, msg: &JobMessage, deadline: Option<tokio::time::Insta
     let ctx = rt.context(client, &msg.run_id, deadline);
     let stats = JobStats::default();
     let res = run_job(&ctx, &msg.job, &stats).await;
+    if rt.emit_metrics {
+        crate::observability::emit_job_metrics(msg.job.stream(), &stats, None);
+    }
     let (req, _, rl, _) = stats.calls.snapshot();
     let outcome = match res {
         Ok(_) => Outcome::Done { records: stats.total_records() },

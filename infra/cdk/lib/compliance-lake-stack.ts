@@ -1,0 +1,538 @@
+// The compliance-lake stack, resource for resource the same as infra/template.yaml after the SAM
+// transform: same parameters, conditions, logical ids and properties (scripts/infra_check.py diffs
+// the two synthesized templates). Comments on what each queue and alarm means live in
+// infra/template.yaml and infra/README.md.
+//
+// Written with CloudFormation-level (Cfn*) constructs on purpose: the stack is driven by parameters
+// (so `cdk deploy --parameters X=Y` and `sam deploy --parameter-overrides X=Y` take the same names),
+// and the higher-level constructs' grant helpers add wildcard actions (s3:GetObject*, ...) that the
+// least-privilege policies here avoid.
+import { Aws, CfnCondition, CfnDeletionPolicy, CfnMapping, CfnOutput, CfnParameter, CfnResource, CfnRule, Fn, Stack, StackProps, Token } from 'aws-cdk-lib';
+import * as athena from 'aws-cdk-lib/aws-athena';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as glue from 'aws-cdk-lib/aws-glue';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { addAthenaDefinitions } from './athena';
+import { functionCodeDir } from './assets';
+
+const STREAMS = ['organizations', 'users', 'activities', 'chats', 'projects'] as const;
+const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+function lid<T extends CfnResource>(r: T, id: string): T {
+  r.overrideLogicalId(id);
+  return r;
+}
+
+function cap(s: string): string {
+  return s[0].toUpperCase() + s.slice(1);
+}
+
+export class ComplianceLakeStack extends Stack {
+  constructor(scope: Construct, id: string, props?: StackProps) {
+    super(scope, id, props);
+
+    // ------------------------------------------------------------------------------------------
+    // Parameters (same names, defaults and constraints as infra/template.yaml)
+    // ------------------------------------------------------------------------------------------
+    const param = (name: string, p: Omit<ConstructorParameters<typeof CfnParameter>[2] & object, never>) =>
+      new CfnParameter(this, name, p);
+    const trueFalse = (desc: string) => ({ type: 'String', default: 'true', allowedValues: ['true', 'false'], description: desc });
+
+    const scheduleInterval = param('ScheduleIntervalMinutes', {
+      type: 'String', default: '15', allowedValues: ['5', '10', '15', '30', '60'],
+      description: 'How often the scheduler fans out a sync run (EventBridge rate). Also the period of the freshness alarms.',
+    });
+    const sync: Record<string, CfnParameter> = {
+      organizations: param('SyncOrganizations', trueFalse('Sync the organizations snapshot (stream "organizations").')),
+      users: param('SyncUsers', trueFalse('Sync the users snapshot of every organization (stream "users").')),
+      activities: param('SyncActivities', trueFalse('Sync the activity feed (stream "activities").')),
+      chats: param('SyncChats', trueFalse('Sync chats and every message (stream "chats", tables chats + chat_messages).')),
+      projects: param('SyncProjects', trueFalse('Sync projects and their documents (stream "projects", tables projects + project_documents).')),
+    };
+    const backfillStart = param('BackfillStart', {
+      type: 'String', default: '',
+      allowedPattern: '^$|^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$',
+      description: 'First-run start (RFC 3339, e.g. 2026-08-01T00:00:00Z). Empty = activities now - 90 days, chats now.',
+    });
+    const orgIds = param('OrgIds', { type: 'String', default: '', description: 'Comma-separated organization UUIDs or org_... ids to sync. Empty = all organizations the key can see.' });
+    const userIds = param('UserIds', { type: 'String', default: '', description: 'Comma-separated user ids (chats are filtered client-side). Empty = all users.' });
+    const projectIds = param('ProjectIds', { type: 'String', default: '', description: 'Comma-separated project ids. Empty = all projects.' });
+    const excludeTypes = param('ExcludeActivityTypes', { type: 'String', default: '', description: 'Comma-separated activity types not to store, e.g. compliance_api_accessed.' });
+    const overlap = param('OverlapMinutes', {
+      type: 'Number', default: 10, minValue: 0, maxValue: 1440,
+      description: 'Re-read window behind the incremental watermark (late-indexed events); duplicates are skipped.',
+    });
+    const budget = param('BudgetPerMinute', {
+      type: 'Number', default: 600, minValue: 1, maxValue: 600,
+      description: "Compliance API requests per minute this deployment may spend (the tenant's 600/min is shared with other tools).",
+    });
+    const synthetic = param('Synthetic', {
+      type: 'String', default: 'false', allowedPattern: '^(true|false|[0-9]+)$',
+      description: '"true" (or a numeric seed) syncs the built-in synthetic tenant instead of the real API - a full dry run without a key.',
+    });
+    const apiBaseUrl = param('ApiBaseUrl', { type: 'String', default: 'https://api.anthropic.com', allowedPattern: '^https?://.+', description: 'Compliance API base URL.' });
+
+    const lakePrefix = param('LakePrefix', {
+      type: 'String', default: 'lake', allowedPattern: '^$|^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$',
+      description: 'Key prefix of the lake inside the bucket (no leading or trailing slash; may be empty).',
+    });
+    const kmsKeyArn = param('KmsKeyArn', {
+      type: 'String', default: '', allowedPattern: '^$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:\\d{12}:key/[a-zA-Z0-9-]+$',
+      description:
+        'Optional customer-managed KMS key (key ARN, not an alias) for the bucket, table, queues, secret, ' +
+        "alarm topic and Athena results. Its key policy must let this account's IAM policies use it and " +
+        'let cloudwatch.amazonaws.com use it (alarms publish to the encrypted topic). Empty = AWS-managed encryption.',
+    });
+    const iaDays = param('LakeInfrequentAccessDays', {
+      type: 'Number', default: 90, minValue: 30,
+      description: 'Days after which lake objects larger than 128 KiB move to S3 Standard-IA (smaller ones stay in Standard, IA bills 128 KiB minimum).',
+    });
+    const glacierDays = param('LakeGlacierIrDays', {
+      type: 'Number', default: 365, minValue: 90,
+      description: 'Days after which lake objects larger than 128 KiB move to Glacier Instant Retrieval (still queryable by Athena). Must be at least LakeInfrequentAccessDays + 30.',
+    });
+    const noncurrentDays = param('NoncurrentVersionExpirationDays', {
+      type: 'Number', default: 30, minValue: 1,
+      description: 'Days to keep noncurrent object versions (a retried batch overwrites its own objects).',
+    });
+    const glueDbName = param('GlueDatabaseName', {
+      type: 'String', default: 'compliance_lake', allowedPattern: '^[a-z0-9_]{1,255}$',
+      description: 'Glue database holding the Athena tables.',
+    });
+    param('PartitionProjectionStart', {
+      type: 'String', default: '2024-01-01', allowedPattern: '^\\d{4}-\\d{2}-\\d{2}$',
+      description: 'First dt partition the Athena tables project (yyyy-MM-dd); set it to the first ingest date or earlier.',
+    });
+    const resultsDays = param('AthenaResultsExpirationDays', { type: 'Number', default: 30, minValue: 1, description: 'Days to keep Athena query results.' });
+    const scanCutoff = param('AthenaBytesScannedCutoffPerQuery', {
+      type: 'Number', default: 10737418240, minValue: 10485760,
+      description: 'Athena cancels a query of this workgroup that would scan more bytes (cost guard; default 10 GiB).',
+    });
+
+    const workerTimeout = param('WorkerTimeoutSeconds', {
+      type: 'String', default: '900', allowedValues: ['120', '300', '600', '900'],
+      description: "Worker Lambda timeout. The queue's visibility timeout is set to 6x this (AWS's advice for SQS event sources).",
+    });
+    const workerMemory = param('WorkerMemoryMB', {
+      type: 'Number', default: 1024, minValue: 128, maxValue: 10240,
+      description: 'Worker Lambda memory (CPU scales with it; DLP scanning and gzip are CPU-bound).',
+    });
+    const batchSize = param('WorkerBatchSize', {
+      type: 'Number', default: 1, minValue: 1, maxValue: 10,
+      description: 'Jobs per worker invocation. 1 lets jobs run in parallel up to MaxConcurrency.',
+    });
+    const maxConcurrency = param('MaxConcurrency', {
+      type: 'Number', default: 5, minValue: 2, maxValue: 1000,
+      description: 'Upper bound of concurrent worker invocations (SQS event source ScalingConfig.MaximumConcurrency). All share BudgetPerMinute.',
+    });
+    const schedulerTimeout = param('SchedulerTimeoutSeconds', {
+      type: 'Number', default: 300, minValue: 30, maxValue: 900,
+      description: "Scheduler Lambda timeout (it lists organizations and enqueues the run's jobs).",
+    });
+    const schedulerMemory = param('SchedulerMemoryMB', { type: 'Number', default: 512, minValue: 128, maxValue: 10240, description: 'Scheduler Lambda memory.' });
+    const dlqMaxReceive = param('DlqMaxReceiveCount', {
+      type: 'Number', default: 5, minValue: 1, maxValue: 1000,
+      description: 'Deliveries of a job message before SQS moves it to the dead-letter queue.',
+    });
+    const logLevel = param('LogLevel', { type: 'String', default: 'info', description: 'RUST_LOG filter of both functions (e.g. info, debug, shared=debug,info).' });
+    const logRetention = param('LogRetentionDays', { type: 'Number', default: 30, allowedValues: LOG_RETENTION_DAYS.map(String), description: "Days to keep the functions' logs." });
+
+    const alarmEmail = param('AlarmEmail', {
+      type: 'String', default: '', allowedPattern: '^$|^[^@\\s]+@[^@\\s]+$',
+      description: 'Optional e-mail address subscribed to the alarm topic (confirm the subscription e-mail).',
+    });
+    const freshness = param('FreshnessIntervals', {
+      type: 'Number', default: 4, minValue: 1, maxValue: 24,
+      description: "A stream's freshness alarm fires when no checkpoint advanced for this many schedule intervals.",
+    });
+    const oldestAge = param('OldestMessageAgeAlarmSeconds', {
+      type: 'Number', default: 3600, minValue: 300,
+      description: 'The work-queue alarm fires when its oldest job message is older than this.',
+    });
+
+    // ------------------------------------------------------------------------------------------
+    // Mappings, conditions, rules
+    // ------------------------------------------------------------------------------------------
+    new CfnMapping(this, 'ScheduleIntervals', {
+      mapping: Object.fromEntries(
+        [5, 10, 15, 30, 60].map((m) => [String(m), { Expression: `rate(${m} minutes)`, PeriodSeconds: m * 60 }]),
+      ),
+    });
+    new CfnMapping(this, 'WorkerTimeouts', {
+      mapping: Object.fromEntries([120, 300, 600, 900].map((s) => [String(s), { VisibilityTimeout: s * 6 }])),
+    });
+    const hasKms = new CfnCondition(this, 'HasKmsKey', { expression: Fn.conditionNot(Fn.conditionEquals(kmsKeyArn.valueAsString, '')) });
+    const hasPrefix = new CfnCondition(this, 'HasLakePrefix', { expression: Fn.conditionNot(Fn.conditionEquals(lakePrefix.valueAsString, '')) });
+    const hasEmail = new CfnCondition(this, 'HasAlarmEmail', { expression: Fn.conditionNot(Fn.conditionEquals(alarmEmail.valueAsString, '')) });
+    const streamOn: Record<string, CfnCondition> = {};
+    for (const s of STREAMS) {
+      streamOn[s] = new CfnCondition(this, `Sync${cap(s)}On`, { expression: Fn.conditionEquals(sync[s].valueAsString, 'true') });
+    }
+    new CfnRule(this, 'AtLeastOneStream', {
+      assertions: [
+        {
+          assert: Fn.conditionOr(...STREAMS.map((s) => Fn.conditionEquals(sync[s].valueAsString, 'true'))),
+          assertDescription: 'Enable at least one stream (SyncOrganizations, SyncUsers, SyncActivities, SyncChats, SyncProjects).',
+        },
+      ],
+    });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- an Fn::If stands in for any property type
+    const ifKms = (yes: unknown, no: unknown = Aws.NO_VALUE): any => Fn.conditionIf(hasKms.logicalId, yes, no);
+    const kmsRef = kmsKeyArn.valueAsString;
+
+    // ------------------------------------------------------------------------------------------
+    // Storage
+    // ------------------------------------------------------------------------------------------
+    const bucketEncryption = {
+      serverSideEncryptionConfiguration: [
+        {
+          serverSideEncryptionByDefault: { sseAlgorithm: ifKms('aws:kms', 'AES256'), kmsMasterKeyId: ifKms(kmsRef) },
+          bucketKeyEnabled: ifKms(true, false),
+        },
+      ],
+    };
+    const publicAccessBlock = { blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true };
+    const lakeBucket = lid(new s3.CfnBucket(this, 'LakeBucket', {
+      bucketEncryption,
+      publicAccessBlockConfiguration: publicAccessBlock,
+      ownershipControls: { rules: [{ objectOwnership: 'BucketOwnerEnforced' }] },
+      versioningConfiguration: { status: 'Enabled' },
+      lifecycleConfiguration: {
+        rules: [
+          {
+            id: 'tier-large-objects',
+            status: 'Enabled',
+            objectSizeGreaterThan: 131072,
+            transitions: [
+              { storageClass: 'STANDARD_IA', transitionInDays: iaDays.valueAsNumber },
+              { storageClass: 'GLACIER_IR', transitionInDays: glacierDays.valueAsNumber },
+            ],
+          },
+          {
+            id: 'expire-noncurrent-versions',
+            status: 'Enabled',
+            noncurrentVersionExpiration: { noncurrentDays: noncurrentDays.valueAsNumber },
+            abortIncompleteMultipartUpload: { daysAfterInitiation: 7 },
+          },
+        ],
+      },
+    }), 'LakeBucket');
+    lakeBucket.cfnOptions.deletionPolicy = lakeBucket.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.RETAIN;
+    const denyInsecure = (bucket: s3.CfnBucket) => ({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'DenyInsecureTransport',
+          Effect: 'Deny',
+          Principal: '*',
+          Action: 's3:*',
+          Resource: [bucket.attrArn, Fn.sub(`\${${bucket.logicalId}.Arn}/*`)],
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        },
+      ],
+    });
+    lid(new s3.CfnBucketPolicy(this, 'LakeBucketPolicy', { bucket: lakeBucket.ref, policyDocument: denyInsecure(lakeBucket) }), 'LakeBucketPolicy');
+
+    const resultsBucket = lid(new s3.CfnBucket(this, 'AthenaResultsBucket', {
+      bucketEncryption,
+      publicAccessBlockConfiguration: publicAccessBlock,
+      ownershipControls: { rules: [{ objectOwnership: 'BucketOwnerEnforced' }] },
+      lifecycleConfiguration: {
+        rules: [
+          {
+            id: 'expire-results',
+            status: 'Enabled',
+            expirationInDays: resultsDays.valueAsNumber,
+            abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
+          },
+        ],
+      },
+    }), 'AthenaResultsBucket');
+    resultsBucket.cfnOptions.deletionPolicy = resultsBucket.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.DELETE;
+    lid(new s3.CfnBucketPolicy(this, 'AthenaResultsBucketPolicy', { bucket: resultsBucket.ref, policyDocument: denyInsecure(resultsBucket) }), 'AthenaResultsBucketPolicy');
+
+    const table = lid(new dynamodb.CfnTable(this, 'StateTable', {
+      billingMode: 'PAY_PER_REQUEST',
+      attributeDefinitions: [
+        { attributeName: 'pk', attributeType: 'S' },
+        { attributeName: 'sk', attributeType: 'S' },
+      ],
+      keySchema: [
+        { attributeName: 'pk', keyType: 'HASH' },
+        { attributeName: 'sk', keyType: 'RANGE' },
+      ],
+      timeToLiveSpecification: { attributeName: 'expires_at', enabled: true },
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      sseSpecification: ifKms({ SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: kmsRef }, { SSEEnabled: true }),
+    }), 'StateTable');
+    table.cfnOptions.deletionPolicy = table.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.RETAIN;
+
+    // Created empty: the key is stored with `compliance-lake key register`.
+    const secret = lid(new secretsmanager.CfnSecret(this, 'AccessKeySecret', {
+      description: 'compliance-lake Compliance Access Key (sk-ant-api01-...); set with `compliance-lake key register`',
+      kmsKeyId: ifKms(kmsRef),
+    }), 'AccessKeySecret');
+
+    // ------------------------------------------------------------------------------------------
+    // Queues (work queue + dead-letter queue; redrive: see infra/README.md)
+    // ------------------------------------------------------------------------------------------
+    const dlq = lid(new sqs.CfnQueue(this, 'DeadLetterQueue', {
+      queueName: Fn.sub('${AWS::StackName}-jobs-dlq'),
+      messageRetentionPeriod: 1209600,
+      sqsManagedSseEnabled: ifKms(Aws.NO_VALUE, true),
+      kmsMasterKeyId: ifKms(kmsRef),
+      redriveAllowPolicy: {
+        redrivePermission: 'byQueue',
+        sourceQueueArns: [Fn.sub('arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${AWS::StackName}-jobs')],
+      },
+    }), 'DeadLetterQueue');
+    const queue = lid(new sqs.CfnQueue(this, 'WorkQueue', {
+      queueName: Fn.sub('${AWS::StackName}-jobs'),
+      visibilityTimeout: Fn.findInMap('WorkerTimeouts', workerTimeout.valueAsString, 'VisibilityTimeout') as unknown as number,
+      messageRetentionPeriod: 345600,
+      sqsManagedSseEnabled: ifKms(Aws.NO_VALUE, true),
+      kmsMasterKeyId: ifKms(kmsRef),
+      redrivePolicy: { deadLetterTargetArn: dlq.attrArn, maxReceiveCount: dlqMaxReceive.valueAsNumber },
+    }), 'WorkQueue');
+
+    // ------------------------------------------------------------------------------------------
+    // Functions: log groups, least-privilege roles, the two Lambdas, schedule, SQS event source
+    // ------------------------------------------------------------------------------------------
+    const logGroup = (name: string) =>
+      lid(new logs.CfnLogGroup(this, `${cap(name)}LogGroup`, {
+        logGroupName: Fn.sub(`/compliance-lake/\${AWS::StackName}/${name}`),
+        retentionInDays: logRetention.valueAsNumber,
+      }), `${cap(name)}LogGroup`);
+    const schedulerLogs = logGroup('scheduler');
+    const workerLogs = logGroup('worker');
+
+    const lakeObjects: string = Token.asString(Fn.conditionIf(hasPrefix.logicalId, Fn.sub('${LakeBucket.Arn}/${LakePrefix}/*'), Fn.sub('${LakeBucket.Arn}/*')));
+    const kmsStatement = ifKms({ Sid: 'CustomerManagedKey', Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: kmsRef });
+    const role = (name: string, description: string, logGroupArn: string, specific: object[]) =>
+      lid(new iam.CfnRole(this, `${cap(name)}Role`, {
+        description,
+        assumeRolePolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+        },
+        policies: [
+          {
+            policyName: name,
+            policyDocument: {
+              Version: '2012-10-17',
+              Statement: [
+                { Sid: 'WriteOwnLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: logGroupArn },
+                { Sid: 'LakeObjects', Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], Resource: lakeObjects },
+                // Unconditioned ListBucket: with an s3:prefix condition a GetObject of a missing key
+                // answers 403 instead of the 404 the code expects. The bucket holds only this lake.
+                { Sid: 'LakeList', Effect: 'Allow', Action: 's3:ListBucket', Resource: lakeBucket.attrArn },
+                ...specific,
+                { Sid: 'AccessKey', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secret.ref },
+                kmsStatement,
+              ],
+            },
+          },
+        ],
+      }), `${cap(name)}Role`);
+    const schedulerRole = role('scheduler', 'compliance-lake scheduler (EventBridge -> organizations snapshot + fan-out)', schedulerLogs.attrArn, [
+      { Sid: 'State', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], Resource: table.attrArn },
+      { Sid: 'Enqueue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queue.attrArn },
+    ]);
+    const workerRole = role('worker', 'compliance-lake worker (SQS job -> API pages -> S3 lake + DLP findings)', workerLogs.attrArn, [
+      { Sid: 'State', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], Resource: table.attrArn },
+      // The SQS event source mapping polls with the function's role.
+      { Sid: 'ConsumeJobs', Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], Resource: queue.attrArn },
+      { Sid: 'EnqueueContinuations', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queue.attrArn },
+    ]);
+
+    // Read by shared/src/serverless/settings.rs and shared/src/aws/config.rs (empty = default).
+    const environment = {
+      variables: {
+        COMPLIANCE_LAKE_BUCKET: lakeBucket.ref,
+        COMPLIANCE_LAKE_PREFIX: lakePrefix.valueAsString,
+        COMPLIANCE_LAKE_TABLE: table.ref,
+        COMPLIANCE_LAKE_QUEUE_URL: queue.ref,
+        COMPLIANCE_LAKE_SECRET_ID: secret.ref,
+        COMPLIANCE_API_BASE_URL: apiBaseUrl.valueAsString,
+        COMPLIANCE_LAKE_BUDGET_PER_MINUTE: budget.valueAsString,
+        COMPLIANCE_LAKE_BACKFILL_START: backfillStart.valueAsString,
+        COMPLIANCE_LAKE_ORG_IDS: orgIds.valueAsString,
+        COMPLIANCE_LAKE_USER_IDS: userIds.valueAsString,
+        COMPLIANCE_LAKE_PROJECT_IDS: projectIds.valueAsString,
+        COMPLIANCE_LAKE_EXCLUDE_ACTIVITY_TYPES: excludeTypes.valueAsString,
+        COMPLIANCE_LAKE_STREAMS: Fn.join('', STREAMS.map((s) => Fn.conditionIf(streamOn[s].logicalId, `${s},`, '') as unknown as string)),
+        COMPLIANCE_LAKE_OVERLAP_MINUTES: overlap.valueAsString,
+        COMPLIANCE_LAKE_SYNTHETIC: synthetic.valueAsString,
+        COMPLIANCE_LAKE_SSE: ifKms('aws:kms', 'AES256'),
+        COMPLIANCE_LAKE_KMS_KEY_ID: kmsRef,
+        RUST_LOG: logLevel.valueAsString,
+      },
+    };
+    const fn = (name: string, description: string, fnRole: iam.CfnRole, timeout: number, memory: number, logs: logs.CfnLogGroup) => {
+      const code = new s3assets.Asset(this, `${cap(name)}Code`, { path: functionCodeDir(this, name) });
+      const f = lid(new lambda.CfnFunction(this, `${cap(name)}Function`, {
+        description,
+        code: { s3Bucket: code.s3BucketName, s3Key: code.s3ObjectKey },
+        handler: 'bootstrap',
+        runtime: 'provided.al2023',
+        architectures: ['arm64'],
+        role: fnRole.attrArn,
+        timeout,
+        memorySize: memory,
+        environment,
+        loggingConfig: { logFormat: 'JSON', logGroup: logs.ref },
+      }), `${cap(name)}Function`);
+      code.addResourceMetadata(f, 'Code');
+      return f;
+    };
+    const scheduler = fn('scheduler', "compliance-lake scheduler - checks the key, snapshots organizations, enqueues the run's jobs",
+      schedulerRole, schedulerTimeout.valueAsNumber, schedulerMemory.valueAsNumber, schedulerLogs);
+    const worker = fn('worker', 'compliance-lake worker - runs one job per queue message, reports per-message failures',
+      workerRole, Token.asNumber(workerTimeout.valueAsString), workerMemory.valueAsNumber, workerLogs);
+
+    const rule = lid(new events.CfnRule(this, 'SchedulerFunctionSchedule', {
+      description: 'compliance-lake sync run',
+      scheduleExpression: Fn.findInMap('ScheduleIntervals', scheduleInterval.valueAsString, 'Expression'),
+      state: 'ENABLED',
+      targets: [{ arn: scheduler.attrArn, id: 'SchedulerFunctionScheduleLambdaTarget' }],
+    }), 'SchedulerFunctionSchedule');
+    lid(new lambda.CfnPermission(this, 'SchedulerFunctionSchedulePermission', {
+      action: 'lambda:InvokeFunction',
+      functionName: scheduler.ref,
+      principal: 'events.amazonaws.com',
+      sourceArn: rule.attrArn,
+    }), 'SchedulerFunctionSchedulePermission');
+    lid(new lambda.CfnEventSourceMapping(this, 'WorkerFunctionJobs', {
+      batchSize: batchSize.valueAsNumber,
+      eventSourceArn: queue.attrArn,
+      functionName: worker.ref,
+      functionResponseTypes: ['ReportBatchItemFailures'],
+      scalingConfig: { maximumConcurrency: maxConcurrency.valueAsNumber },
+    }), 'WorkerFunctionJobs');
+
+    // ------------------------------------------------------------------------------------------
+    // Alarms -> SNS
+    // ------------------------------------------------------------------------------------------
+    const topic = lid(new sns.CfnTopic(this, 'AlarmTopic', {
+      displayName: 'compliance-lake alarms',
+      kmsMasterKeyId: ifKms(kmsRef),
+    }), 'AlarmTopic');
+    const sub = lid(new sns.CfnSubscription(this, 'AlarmEmailSubscription', {
+      topicArn: topic.ref,
+      protocol: 'email',
+      endpoint: alarmEmail.valueAsString,
+    }), 'AlarmEmailSubscription');
+    sub.cfnOptions.condition = hasEmail;
+
+    const alarm = (id: string, p: Omit<cloudwatch.CfnAlarmProps, 'alarmActions' | 'okActions'>, condition?: CfnCondition) => {
+      const a = lid(new cloudwatch.CfnAlarm(this, id, { ...p, alarmActions: [topic.ref], okActions: [topic.ref] }), id);
+      if (condition) a.cfnOptions.condition = condition;
+      return a;
+    };
+    const anyOver = { period: 300, evaluationPeriods: 1, threshold: 0, comparisonOperator: 'GreaterThanThreshold', treatMissingData: 'notBreaching' };
+    alarm('DeadLetterQueueNotEmptyAlarm', {
+      alarmDescription:
+        'compliance-lake: job messages in the dead-letter queue. A job failed repeatedly; its checkpoint did not ' +
+        'advance. Check the worker logs, fix the cause, then redrive with ' +
+        '`aws sqs start-message-move-task --source-arn <DeadLetterQueueArn>` (see infra/README.md).',
+      namespace: 'AWS/SQS', metricName: 'ApproximateNumberOfMessagesVisible',
+      dimensions: [{ name: 'QueueName', value: dlq.attrQueueName }],
+      statistic: 'Maximum', ...anyOver,
+    });
+    alarm('WorkQueueOldestMessageAlarm', {
+      alarmDescription:
+        'compliance-lake: the oldest job message waited longer than OldestMessageAgeAlarmSeconds. Workers are behind ' +
+        '(raise MaxConcurrency / BudgetPerMinute, or wait out a backfill) or a job is failing and being retried.',
+      namespace: 'AWS/SQS', metricName: 'ApproximateAgeOfOldestMessage',
+      dimensions: [{ name: 'QueueName', value: queue.attrQueueName }],
+      statistic: 'Maximum', period: 300, evaluationPeriods: 2, threshold: oldestAge.valueAsNumber,
+      comparisonOperator: 'GreaterThanThreshold', treatMissingData: 'notBreaching',
+    });
+    const fnAlarms: [string, lambda.CfnFunction, string, string][] = [
+      ['SchedulerErrorsAlarm', scheduler, 'Errors', 'compliance-lake scheduler invocations failed (configuration, permissions, timeout). See its log group.'],
+      ['WorkerErrorsAlarm', worker, 'Errors', 'compliance-lake worker invocations failed as a whole (crash, timeout, configuration). See its log group.'],
+      ['SchedulerThrottlesAlarm', scheduler, 'Throttles', "compliance-lake scheduler throttled - the account's Lambda concurrency is exhausted; a sync run may be skipped."],
+      ['WorkerThrottlesAlarm', worker, 'Throttles', "compliance-lake worker throttled - the account's Lambda concurrency is exhausted; jobs wait in the queue."],
+    ];
+    for (const [id, f, metric, description] of fnAlarms) {
+      alarm(id, {
+        alarmDescription: description, namespace: 'AWS/Lambda', metricName: metric,
+        dimensions: [{ name: 'FunctionName', value: f.ref }], statistic: 'Sum', ...anyOver,
+      });
+    }
+    // Freshness: no CheckpointAdvanced for FreshnessIntervals schedule intervals; missing data = breaching.
+    for (const s of STREAMS) {
+      alarm(`Freshness${cap(s)}Alarm`, {
+        alarmDescription:
+          `compliance-lake: stream "${s}" has not advanced its checkpoint for FreshnessIntervals schedule ` +
+          `intervals. Check the key (compliance-lake key status), the ${s === 'organizations' ? 'scheduler' : 'worker'} log and the DLQ.`,
+        namespace: 'ComplianceLake', metricName: 'CheckpointAdvanced',
+        dimensions: [{ name: 'Stream', value: s }],
+        statistic: 'Sum',
+        period: Fn.findInMap('ScheduleIntervals', scheduleInterval.valueAsString, 'PeriodSeconds') as unknown as number,
+        evaluationPeriods: freshness.valueAsNumber,
+        datapointsToAlarm: freshness.valueAsNumber,
+        threshold: 1,
+        comparisonOperator: 'LessThanThreshold',
+        treatMissingData: 'breaching',
+      }, streamOn[s]);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Athena: workgroup, database, tables and named queries (from infra/athena/)
+    // ------------------------------------------------------------------------------------------
+    const workGroup = lid(new athena.CfnWorkGroup(this, 'AthenaWorkGroup', {
+      name: Fn.sub('${AWS::StackName}'),
+      description: 'compliance-lake queries (results encrypted, scan cutoff per query)',
+      state: 'ENABLED',
+      recursiveDeleteOption: true,
+      workGroupConfiguration: {
+        enforceWorkGroupConfiguration: true,
+        publishCloudWatchMetricsEnabled: true,
+        bytesScannedCutoffPerQuery: scanCutoff.valueAsNumber,
+        engineVersion: { selectedEngineVersion: 'Athena engine version 3' },
+        resultConfiguration: {
+          outputLocation: Fn.sub('s3://${AthenaResultsBucket}/results/'),
+          encryptionConfiguration: ifKms({ EncryptionOption: 'SSE_KMS', KmsKey: kmsRef }, { EncryptionOption: 'SSE_S3' }),
+        },
+      },
+    }), 'AthenaWorkGroup');
+    const database = lid(new glue.CfnDatabase(this, 'GlueDatabase', {
+      catalogId: Aws.ACCOUNT_ID,
+      databaseInput: {
+        name: glueDbName.valueAsString,
+        description: 'compliance-lake tables over the S3 lake (gzip NDJSON, partition projection on dt)',
+      },
+    }), 'GlueDatabase');
+    addAthenaDefinitions(this, { database, workGroup, hasLakePrefix: hasPrefix });
+
+    // ------------------------------------------------------------------------------------------
+    // Outputs
+    // ------------------------------------------------------------------------------------------
+    const out = (id: string, value: string, description?: string) => new CfnOutput(this, id, { value, description });
+    out('LakeBucketName', lakeBucket.ref, 'S3 bucket of the lake');
+    out('LakeLocation', Token.asString(Fn.conditionIf(hasPrefix.logicalId, Fn.sub('s3://${LakeBucket}/${LakePrefix}/'), Fn.sub('s3://${LakeBucket}/'))),
+      'Where the tables are written (<table>/dt=YYYY-MM-DD/<name>.ndjson.gz below it)');
+    out('StateTableName', table.ref, 'DynamoDB table of checkpoints, leases and the request budget');
+    out('WorkQueueUrl', queue.ref, 'SQS work queue');
+    out('DeadLetterQueueUrl', dlq.ref, 'SQS dead-letter queue (see the DLQ alarm for how to redrive)');
+    out('DeadLetterQueueArn', dlq.attrArn, 'Source ARN for `aws sqs start-message-move-task`');
+    out('AccessKeySecretArn', secret.ref, 'Secret holding the Compliance Access Key (created empty; set it with `compliance-lake key register`)');
+    out('AlarmTopicArn', topic.ref, 'SNS topic every alarm notifies');
+    out('SchedulerFunctionName', scheduler.ref);
+    out('WorkerFunctionName', worker.ref);
+    out('AthenaWorkGroupName', workGroup.ref, 'Athena workgroup (results encrypted in the results bucket)');
+    out('GlueDatabaseName', database.ref, 'Glue database of the Athena tables');
+  }
+}
+

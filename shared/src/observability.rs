@@ -1,0 +1,98 @@
+//! Logs and metrics of the functions: JSON logs through `tracing` (with the job span's fields),
+//! and CloudWatch Embedded Metric Format lines (namespace `ComplianceLake`, PascalCase names) that
+//! the alarms in `infra/` are built on.
+
+use crate::serverless::scheduler::ScheduleOutcome;
+use crate::serverless::worker::Outcome;
+use serde_json::json;
+
+pub const NAMESPACE: &str = "ComplianceLake";
+
+/// One EMF line: `metrics` are (name, unit, value); `dims` become one dimension set.
+pub fn emf(dims: &[(&str, &str)], metrics: &[(&str, &str, f64)]) -> String {
+    let mut root = serde_json::Map::new();
+    let dim_names: Vec<&str> = dims.iter().map(|(k, _)| *k).collect();
+    root.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": chrono::Utc::now().timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [dim_names],
+                "Metrics": metrics.iter().map(|(n, u, _)| json!({"Name": n, "Unit": u})).collect::<Vec<_>>(),
+            }]
+        }),
+    );
+    for (k, v) in dims {
+        root.insert((*k).into(), json!(v));
+    }
+    for (n, _, v) in metrics {
+        root.insert((*n).into(), json!(v));
+    }
+    serde_json::Value::Object(root).to_string()
+}
+
+/// EMF goes to stdout, where Lambda's log agent extracts it.
+pub fn put(dims: &[(&str, &str)], metrics: &[(&str, &str, f64)]) {
+    println!("{}", emf(dims, metrics));
+}
+
+pub fn emit_schedule_metrics(o: &ScheduleOutcome) {
+    match o {
+        ScheduleOutcome::Enqueued { jobs, organizations, .. } => put(&[("Function", "scheduler")], &[("JobsEnqueued", "Count", *jobs as f64), ("Organizations", "Count", *organizations as f64)]),
+        ScheduleOutcome::Stopped { .. } => put(&[("Function", "scheduler")], &[("SchedulerStopped", "Count", 1.0)]),
+        ScheduleOutcome::AlreadyScheduled { .. } => {}
+    }
+}
+
+pub fn emit_worker_metrics(outcomes: &[(String, Outcome)]) {
+    for (_, o) in outcomes {
+        match o {
+            Outcome::Failed { .. } => put(&[("Function", "worker")], &[("JobFailures", "Count", 1.0)]),
+            Outcome::Continued => put(&[("Function", "worker")], &[("JobContinuations", "Count", 1.0)]),
+            _ => {}
+        }
+    }
+}
+
+/// Per-job metrics from its counters (called by the worker after each job).
+pub fn emit_job_metrics(stream: &str, stats: &crate::streams::JobStats, lag_seconds: Option<f64>) {
+    use std::sync::atomic::Ordering;
+    let (req, _, rl, _) = stats.calls.snapshot();
+    let mut m = vec![
+        ("RecordsWritten", "Count", stats.total_records() as f64),
+        ("Pages", "Count", stats.pages.load(Ordering::Relaxed) as f64),
+        ("ApiRequests", "Count", req as f64),
+        ("RateLimited", "Count", rl as f64),
+        ("CheckpointAdvanced", "Count", stats.segments.load(Ordering::Relaxed) as f64),
+    ];
+    if let Some(l) = lag_seconds {
+        m.push(("CheckpointLagSeconds", "Seconds", l));
+    }
+    put(&[("Stream", stream)], &m);
+    let findings = stats.records().get(&crate::store::Table::DlpFindings).copied().unwrap_or(0);
+    if findings > 0 {
+        put(&[("Stream", stream)], &[("DlpFindings", "Count", findings as f64)]);
+    }
+}
+
+/// JSON logs for Lambda: one object per line with the current span's fields (run id, stream, job,
+/// message id), filter from `RUST_LOG` (default `info`). Called once at cold start.
+pub fn init_lambda_logging() {
+    use tracing_subscriber::{fmt, EnvFilter};
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = fmt().json().with_env_filter(filter).with_current_span(true).with_span_list(false).with_ansi(false).without_time().try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn emf_shape() {
+        let line = super::emf(&[("Stream", "activities")], &[("RecordsWritten", "Count", 5.0)]);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], "ComplianceLake");
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0], "Stream");
+        assert_eq!(v["RecordsWritten"], 5.0);
+        assert_eq!(v["Stream"], "activities");
+    }
+}
