@@ -775,13 +775,13 @@ def expect_latest_users_with_roles(rows: list[dict], data: dict) -> str:
     recent = [u for u in data["users"] if u["__dt"] >= since]
     latest: dict = {}
     for u in recent:
-        org, t = u["organization_uuid"], u["_ingest"]["fetched_at"]
+        org, t = u["organization_uuid"], iso(u["_ingest"]["fetched_at"])
         if org not in latest or t > latest[org][0]:
             latest[org] = (t, u["_ingest"]["run_id"])
     names: dict = {}
     for o in data["organizations"]:
         if o["__dt"] >= since:
-            t = o["_ingest"]["fetched_at"]
+            t = iso(o["_ingest"]["fetched_at"])
             if o["uuid"] not in names or t > names[o["uuid"]][0]:
                 names[o["uuid"]] = (t, o["name"])
     exp = sorted((u["organization_uuid"], (names.get(u["organization_uuid"]) or (None, None))[1], u["id"], u["email"],

@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Sync every stream into the store (incremental; safe to re-run after any failure).
-    Sync(commands::sync::SyncArgs),
+    Sync(Box<commands::sync::SyncArgs>),
     /// Synthetic tenant end to end into a fresh store, a tenant mutation, a second sync, a summary.
     Demo(commands::demo::DemoArgs),
     /// Serve the synthetic tenant as a fake Compliance API (the "Use Synthetic Data" mode).
@@ -39,6 +39,11 @@ enum Command {
     Dlp(commands::dlp::DlpCmd),
     /// List DLP findings of a store, filtered by time, severity and user.
     Findings(commands::dlp::FindingsArgs),
+    /// Create the bucket, table and queues of the distributed path (same definitions as the template).
+    AwsInit(commands::aws::AwsInitArgs),
+    /// Manage the Compliance Access Key in Secrets Manager (register, status, revoke).
+    #[command(subcommand)]
+    Key(commands::aws::KeyCmd),
 }
 
 fn main() -> ExitCode {
@@ -56,12 +61,14 @@ fn main() -> ExitCode {
     };
     let res = rt.block_on(async {
         match cli.cmd {
-            Command::Sync(a) => commands::sync::run(a).await,
+            Command::Sync(a) => commands::sync::run(*a).await,
             Command::Demo(a) => commands::demo::run(a).await,
             Command::FakeApi(a) => commands::fake_api::run(a).await,
             Command::CheckKey(a) => commands::check_key::run(a).await,
             Command::Dlp(c) => commands::dlp::run_dlp(c),
             Command::Findings(a) => commands::dlp::run_findings(a).await,
+            Command::AwsInit(a) => commands::aws::run_init(a).await,
+            Command::Key(c) => commands::aws::run_key(c).await,
         }
     });
     match res {

@@ -4,10 +4,10 @@
 mod aws_harness;
 
 use bytes::Bytes;
-use shared::budget::RequestBudget;
-use shared::store::{ObjectSink, StateStore};
 use shared::aws::init::{ensure_bucket, ensure_table};
 use shared::aws::{AwsClients, AwsSettings};
+use shared::budget::RequestBudget;
+use shared::store::{ObjectSink, StateStore};
 
 #[tokio::test]
 async fn clients_from_environment_reach_the_emulator() {

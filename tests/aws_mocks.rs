@@ -10,9 +10,9 @@ use aws_sdk_dynamodb::types::AttributeValue as AV;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use bytes::Bytes;
 use serde_json::json;
+use shared::aws::{DynamoBudget, DynamoBudgetConfig, DynamoStateStore, LeaseManager, S3ObjectSink};
 use shared::budget::RequestBudget;
 use shared::store::{ObjectSink, StateStore, StoreError};
-use shared::aws::{DynamoBudget, DynamoBudgetConfig, DynamoStateStore, LeaseManager, S3ObjectSink};
 use std::time::Duration;
 
 fn throttled() -> ProvisionedThroughputExceededException {

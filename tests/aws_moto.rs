@@ -2,14 +2,14 @@
 
 mod aws_harness;
 
+use aws_harness::{ddb_cases, moto, unique};
 use aws_sdk_s3::types::ServerSideEncryption;
 use aws_sdk_sqs::types::QueueAttributeName;
 use bytes::Bytes;
-use aws_harness::{ddb_cases, moto, unique};
 use shared::api::ApiKey;
-use shared::store::{ObjectSink, WorkQueue};
 use shared::aws::init::{ensure_all, ensure_bucket, ensure_queues, InitSpec};
 use shared::aws::{AwsError, Encryption, S3ObjectSink, SecretKeySource, SqsWorkQueue};
+use shared::store::{ObjectSink, WorkQueue};
 use std::time::Duration;
 
 // ---------- S3 ----------

@@ -7,10 +7,12 @@
 //! - [`sync`]: runs streams as jobs and reports what happened.
 
 pub mod api;
+pub mod aws;
 pub mod budget;
 pub mod dlp;
 pub mod fake_api;
 pub mod keys;
+pub mod observability;
 pub mod serverless;
 pub mod store;
 pub mod streams;
@@ -18,5 +20,3 @@ pub mod sync;
 pub mod synthetic;
 pub mod time;
 pub mod verify;
-pub mod aws;
-pub mod observability;

@@ -39,7 +39,10 @@ pub fn put(dims: &[(&str, &str)], metrics: &[(&str, &str, f64)]) {
 
 pub fn emit_schedule_metrics(o: &ScheduleOutcome) {
     match o {
-        ScheduleOutcome::Enqueued { jobs, organizations, .. } => put(&[("Function", "scheduler")], &[("JobsEnqueued", "Count", *jobs as f64), ("Organizations", "Count", *organizations as f64)]),
+        ScheduleOutcome::Enqueued { jobs, organizations, .. } => put(
+            &[("Function", "scheduler")],
+            &[("JobsEnqueued", "Count", *jobs as f64), ("Organizations", "Count", *organizations as f64)],
+        ),
         ScheduleOutcome::Stopped { .. } => put(&[("Function", "scheduler")], &[("SchedulerStopped", "Count", 1.0)]),
         ScheduleOutcome::AlreadyScheduled { .. } => {}
     }
@@ -81,7 +84,14 @@ pub fn emit_job_metrics(stream: &str, stats: &crate::streams::JobStats, lag_seco
 pub fn init_lambda_logging() {
     use tracing_subscriber::{fmt, EnvFilter};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = fmt().json().with_env_filter(filter).with_current_span(true).with_span_list(false).with_ansi(false).without_time().try_init();
+    let _ = fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_ansi(false)
+        .without_time()
+        .try_init();
 }
 
 #[cfg(test)]

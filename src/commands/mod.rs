@@ -1,3 +1,4 @@
+pub mod aws;
 pub mod check_key;
 pub mod demo;
 pub mod dlp;

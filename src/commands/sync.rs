@@ -153,6 +153,18 @@ pub struct SyncArgs {
     /// Seed of the synthetic tenant.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// `local` (a store directory) or `aws` (S3 + DynamoDB + SQS through the Lambda handlers;
+    /// honours AWS_ENDPOINT_URL for emulators).
+    #[arg(long, default_value = "local")]
+    pub backend: Backend,
+    #[command(flatten)]
+    pub aws: super::aws::AwsSyncOpts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    Local,
+    Aws,
 }
 
 /// Builds the local-backend context and runs one sync.
@@ -176,15 +188,23 @@ pub async fn run(a: SyncArgs) -> anyhow::Result<ExitCode> {
     let cfg = a.streams.sync_config()?;
     let opts = a.streams.options()?;
     let mut _fake = None;
-    let client = if a.synthetic {
+    let (key, base_url) = if a.synthetic {
         let (handle, key) = super::fake_api::start_synthetic(a.seed, None).await?;
-        let mut api = a.api.clone();
-        api.api_base_url = handle.base_url();
+        let url = handle.base_url();
         _fake = Some(handle);
-        api.client(key)?
+        (key, url)
+    } else if a.backend == Backend::Aws && a.aws.secret_id.is_some() {
+        (ApiKey::new(""), a.api.api_base_url.clone())
     } else {
-        a.api.client(a.api.key()?)?
+        (a.api.key()?, a.api.api_base_url.clone())
     };
+    if a.backend == Backend::Aws {
+        let key = (!key.is_empty()).then_some(key);
+        return super::aws::run_sync(a.api.clone(), a.streams.clone(), a.aws, key, base_url).await;
+    }
+    let mut api = a.api.clone();
+    api.api_base_url = base_url;
+    let client = api.client(key)?;
     let report = sync_local(client, &a.store, cfg, opts, !a.streams.no_progress).await?;
     ui::print_summary(&report, &a.store);
     if report.ok() {

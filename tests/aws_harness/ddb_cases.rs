@@ -2,10 +2,10 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
-use shared::budget::RequestBudget;
-use shared::store::{StateStore, StoreError};
 use shared::aws::init::ensure_table;
 use shared::aws::{DynamoBudget, DynamoBudgetConfig, DynamoStateStore, LeaseManager};
+use shared::budget::RequestBudget;
+use shared::store::{StateStore, StoreError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Barrier;

@@ -4,8 +4,8 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use shared::aws::runtime::{self, AwsRuntime};
-use shared::serverless::worker::{self, Delivery};
 use shared::serverless::deadline_from_epoch_ms;
+use shared::serverless::worker::{self, Delivery};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -7,7 +7,7 @@ WITH recent AS (
   WHERE dt >= date_format(current_date - INTERVAL '7' DAY, '%Y-%m-%d')
 ),
 latest AS (
-  SELECT organization_uuid, max_by(ingest.run_id, ingest.fetched_at) AS run_id
+  SELECT organization_uuid, max_by(ingest.run_id, from_iso8601_timestamp(ingest.fetched_at)) AS run_id
   FROM recent
   GROUP BY 1
 )
@@ -23,7 +23,7 @@ SELECT
 FROM recent u
 JOIN latest l ON u.organization_uuid = l.organization_uuid AND u.ingest.run_id = l.run_id
 LEFT JOIN (
-  SELECT uuid, max_by(name, ingest.fetched_at) AS name
+  SELECT uuid, max_by(name, from_iso8601_timestamp(ingest.fetched_at)) AS name
   FROM organizations
   WHERE dt >= date_format(current_date - INTERVAL '7' DAY, '%Y-%m-%d')
   GROUP BY 1

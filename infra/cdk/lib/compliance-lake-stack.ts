@@ -145,7 +145,7 @@ export class ComplianceLakeStack extends Stack {
       description: 'Deliveries of a job message before SQS moves it to the dead-letter queue.',
     });
     const logLevel = param('LogLevel', { type: 'String', default: 'info', description: 'RUST_LOG filter of both functions (e.g. info, debug, shared=debug,info).' });
-    const logRetention = param('LogRetentionDays', { type: 'Number', default: 30, allowedValues: LOG_RETENTION_DAYS.map(String), description: "Days to keep the functions' logs." });
+    const logRetention = param('LogRetentionDays', { type: 'Number', default: '30', allowedValues: LOG_RETENTION_DAYS.map(String), description: "Days to keep the functions' logs." });
 
     const alarmEmail = param('AlarmEmail', {
       type: 'String', default: '', allowedPattern: '^$|^[^@\\s]+@[^@\\s]+$',
@@ -163,12 +163,12 @@ export class ComplianceLakeStack extends Stack {
     // ------------------------------------------------------------------------------------------
     // Mappings, conditions, rules
     // ------------------------------------------------------------------------------------------
-    new CfnMapping(this, 'ScheduleIntervals', {
+    const scheduleMap = new CfnMapping(this, 'ScheduleIntervals', {
       mapping: Object.fromEntries(
         [5, 10, 15, 30, 60].map((m) => [String(m), { Expression: `rate(${m} minutes)`, PeriodSeconds: m * 60 }]),
       ),
     });
-    new CfnMapping(this, 'WorkerTimeouts', {
+    const timeoutMap = new CfnMapping(this, 'WorkerTimeouts', {
       mapping: Object.fromEntries([120, 300, 600, 900].map((s) => [String(s), { VisibilityTimeout: s * 6 }])),
     });
     const hasKms = new CfnCondition(this, 'HasKmsKey', { expression: Fn.conditionNot(Fn.conditionEquals(kmsKeyArn.valueAsString, '')) });
@@ -188,6 +188,7 @@ export class ComplianceLakeStack extends Stack {
     });
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- an Fn::If stands in for any property type
     const ifKms = (yes: unknown, no: unknown = Aws.NO_VALUE): any => Fn.conditionIf(hasKms.logicalId, yes, no);
+    const ifKmsStr = (yes: string, no: string = Aws.NO_VALUE): string => Token.asString(ifKms(yes, no));
     const kmsRef = kmsKeyArn.valueAsString;
 
     // ------------------------------------------------------------------------------------------
@@ -196,7 +197,7 @@ export class ComplianceLakeStack extends Stack {
     const bucketEncryption = {
       serverSideEncryptionConfiguration: [
         {
-          serverSideEncryptionByDefault: { sseAlgorithm: ifKms('aws:kms', 'AES256'), kmsMasterKeyId: ifKms(kmsRef) },
+          serverSideEncryptionByDefault: { sseAlgorithm: ifKmsStr('aws:kms', 'AES256'), kmsMasterKeyId: ifKmsStr(kmsRef) },
           bucketKeyEnabled: ifKms(true, false),
         },
       ],
@@ -258,7 +259,7 @@ export class ComplianceLakeStack extends Stack {
         ],
       },
     }), 'AthenaResultsBucket');
-    resultsBucket.cfnOptions.deletionPolicy = resultsBucket.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.DELETE;
+    resultsBucket.cfnOptions.deletionPolicy = resultsBucket.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.RETAIN;
     lid(new s3.CfnBucketPolicy(this, 'AthenaResultsBucketPolicy', { bucket: resultsBucket.ref, policyDocument: denyInsecure(resultsBucket) }), 'AthenaResultsBucketPolicy');
 
     const table = lid(new dynamodb.CfnTable(this, 'StateTable', {
@@ -280,8 +281,9 @@ export class ComplianceLakeStack extends Stack {
     // Created empty: the key is stored with `compliance-lake key register`.
     const secret = lid(new secretsmanager.CfnSecret(this, 'AccessKeySecret', {
       description: 'compliance-lake Compliance Access Key (sk-ant-api01-...); set with `compliance-lake key register`',
-      kmsKeyId: ifKms(kmsRef),
+      kmsKeyId: ifKmsStr(kmsRef),
     }), 'AccessKeySecret');
+    secret.cfnOptions.deletionPolicy = secret.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.DELETE;
 
     // ------------------------------------------------------------------------------------------
     // Queues (work queue + dead-letter queue; redrive: see infra/README.md)
@@ -290,29 +292,34 @@ export class ComplianceLakeStack extends Stack {
       queueName: Fn.sub('${AWS::StackName}-jobs-dlq'),
       messageRetentionPeriod: 1209600,
       sqsManagedSseEnabled: ifKms(Aws.NO_VALUE, true),
-      kmsMasterKeyId: ifKms(kmsRef),
+      kmsMasterKeyId: ifKmsStr(kmsRef),
       redriveAllowPolicy: {
         redrivePermission: 'byQueue',
         sourceQueueArns: [Fn.sub('arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${AWS::StackName}-jobs')],
       },
     }), 'DeadLetterQueue');
+    dlq.cfnOptions.deletionPolicy = dlq.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.DELETE;
     const queue = lid(new sqs.CfnQueue(this, 'WorkQueue', {
       queueName: Fn.sub('${AWS::StackName}-jobs'),
-      visibilityTimeout: Fn.findInMap('WorkerTimeouts', workerTimeout.valueAsString, 'VisibilityTimeout') as unknown as number,
+      visibilityTimeout: Token.asNumber(timeoutMap.findInMap(workerTimeout.valueAsString, 'VisibilityTimeout')),
       messageRetentionPeriod: 345600,
       sqsManagedSseEnabled: ifKms(Aws.NO_VALUE, true),
-      kmsMasterKeyId: ifKms(kmsRef),
+      kmsMasterKeyId: ifKmsStr(kmsRef),
       redrivePolicy: { deadLetterTargetArn: dlq.attrArn, maxReceiveCount: dlqMaxReceive.valueAsNumber },
     }), 'WorkQueue');
+    queue.cfnOptions.deletionPolicy = queue.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.DELETE;
 
     // ------------------------------------------------------------------------------------------
     // Functions: log groups, least-privilege roles, the two Lambdas, schedule, SQS event source
     // ------------------------------------------------------------------------------------------
-    const logGroup = (name: string) =>
-      lid(new logs.CfnLogGroup(this, `${cap(name)}LogGroup`, {
+    const logGroup = (name: string) => {
+      const g = lid(new logs.CfnLogGroup(this, `${cap(name)}LogGroup`, {
         logGroupName: Fn.sub(`/compliance-lake/\${AWS::StackName}/${name}`),
         retentionInDays: logRetention.valueAsNumber,
       }), `${cap(name)}LogGroup`);
+      g.cfnOptions.deletionPolicy = g.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.DELETE;
+      return g;
+    };
     const schedulerLogs = logGroup('scheduler');
     const workerLogs = logGroup('worker');
 
@@ -370,10 +377,10 @@ export class ComplianceLakeStack extends Stack {
         COMPLIANCE_LAKE_USER_IDS: userIds.valueAsString,
         COMPLIANCE_LAKE_PROJECT_IDS: projectIds.valueAsString,
         COMPLIANCE_LAKE_EXCLUDE_ACTIVITY_TYPES: excludeTypes.valueAsString,
-        COMPLIANCE_LAKE_STREAMS: Fn.join('', STREAMS.map((s) => Fn.conditionIf(streamOn[s].logicalId, `${s},`, '') as unknown as string)),
+        COMPLIANCE_LAKE_STREAMS: Fn.join('', STREAMS.map((s) => Token.asString(Fn.conditionIf(streamOn[s].logicalId, `${s},`, '')))),
         COMPLIANCE_LAKE_OVERLAP_MINUTES: overlap.valueAsString,
         COMPLIANCE_LAKE_SYNTHETIC: synthetic.valueAsString,
-        COMPLIANCE_LAKE_SSE: ifKms('aws:kms', 'AES256'),
+        COMPLIANCE_LAKE_SSE: ifKmsStr('aws:kms', 'AES256'),
         COMPLIANCE_LAKE_KMS_KEY_ID: kmsRef,
         RUST_LOG: logLevel.valueAsString,
       },
@@ -402,7 +409,7 @@ export class ComplianceLakeStack extends Stack {
 
     const rule = lid(new events.CfnRule(this, 'SchedulerFunctionSchedule', {
       description: 'compliance-lake sync run',
-      scheduleExpression: Fn.findInMap('ScheduleIntervals', scheduleInterval.valueAsString, 'Expression'),
+      scheduleExpression: scheduleMap.findInMap(scheduleInterval.valueAsString, 'Expression'),
       state: 'ENABLED',
       targets: [{ arn: scheduler.attrArn, id: 'SchedulerFunctionScheduleLambdaTarget' }],
     }), 'SchedulerFunctionSchedule');
@@ -425,7 +432,7 @@ export class ComplianceLakeStack extends Stack {
     // ------------------------------------------------------------------------------------------
     const topic = lid(new sns.CfnTopic(this, 'AlarmTopic', {
       displayName: 'compliance-lake alarms',
-      kmsMasterKeyId: ifKms(kmsRef),
+      kmsMasterKeyId: ifKmsStr(kmsRef),
     }), 'AlarmTopic');
     const sub = lid(new sns.CfnSubscription(this, 'AlarmEmailSubscription', {
       topicArn: topic.ref,
@@ -479,7 +486,7 @@ export class ComplianceLakeStack extends Stack {
         namespace: 'ComplianceLake', metricName: 'CheckpointAdvanced',
         dimensions: [{ name: 'Stream', value: s }],
         statistic: 'Sum',
-        period: Fn.findInMap('ScheduleIntervals', scheduleInterval.valueAsString, 'PeriodSeconds') as unknown as number,
+        period: Token.asNumber(scheduleMap.findInMap(scheduleInterval.valueAsString, 'PeriodSeconds')),
         evaluationPeriods: freshness.valueAsNumber,
         datapointsToAlarm: freshness.valueAsNumber,
         threshold: 1,
@@ -532,7 +539,7 @@ export class ComplianceLakeStack extends Stack {
     out('SchedulerFunctionName', scheduler.ref);
     out('WorkerFunctionName', worker.ref);
     out('AthenaWorkGroupName', workGroup.ref, 'Athena workgroup (results encrypted in the results bucket)');
-    out('GlueDatabaseName', database.ref, 'Glue database of the Athena tables');
+    out('AthenaDatabaseName', database.ref, 'Glue database of the Athena tables');
   }
 }
 

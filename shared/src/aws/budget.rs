@@ -62,11 +62,11 @@
 
 use crate::aws::dynamodb::{PK, SK, TTL_ATTR};
 use crate::aws::error::store_backend;
+use crate::budget::{BudgetStats, LocalBudget, RateLimitInfo, RequestBudget};
+use crate::store::StoreError;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
-use crate::budget::{BudgetStats, LocalBudget, RateLimitInfo, RequestBudget};
-use crate::store::StoreError;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -30,11 +30,11 @@
 //! sit in a hot path.
 
 use crate::aws::error::store_backend;
+use crate::store::{StateStore, StoreError, Versioned};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use serde_json::Value;
-use crate::store::{StateStore, StoreError, Versioned};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 

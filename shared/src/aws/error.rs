@@ -5,9 +5,9 @@
 //! secret value: SDK errors are rendered from their code/message metadata only (plus the
 //! connector's description for transport failures, which holds the endpoint and the cause).
 
+use crate::store::StoreError;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::error::SdkError;
-use crate::store::StoreError;
 
 /// Errors of the non-store helpers ([`crate::aws::secrets`], [`crate::aws::init`],
 /// [`crate::aws::config`]). The store traits use [`StoreError`] instead.

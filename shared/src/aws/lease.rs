@@ -18,8 +18,8 @@
 
 use crate::aws::dynamodb::{PK, SK, TTL_ATTR};
 use crate::aws::error::store_backend;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use crate::store::StoreError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const LEASE_PREFIX: &str = "lease#";

@@ -78,7 +78,11 @@ impl KeySource for SecretKeySource {
         match self.get().await {
             Ok(k) => Ok(Some(k)),
             Err(AwsError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(KeyError::Unavailable { source_name: "Secrets Manager".into(), retryable: e.is_retryable(), reason: e.to_string() }),
+            Err(e) => Err(KeyError::Unavailable {
+                source_name: "Secrets Manager".into(),
+                retryable: e.is_retryable(),
+                reason: e.to_string(),
+            }),
         }
     }
     fn describe(&self) -> String {
@@ -92,7 +96,8 @@ pub async fn dlp_key(state: &dyn StateStore) -> Result<FingerprintKey, StoreErro
     for _ in 0..3 {
         if let Some(v) = state.load(KEY).await? {
             if let Some(h) = v.value.get("hex").and_then(|h| h.as_str()) {
-                return FingerprintKey::from_hex(h).map_err(|_| StoreError::Corrupt { key: KEY.into(), reason: "not hex".into() });
+                return FingerprintKey::from_hex(h)
+                    .map_err(|_| StoreError::Corrupt { key: KEY.into(), reason: "not hex".into() });
             }
         }
         let bytes: [u8; 32] = rand::random();
@@ -114,23 +119,33 @@ pub async fn from_env() -> Result<AwsRuntime, BuildError> {
 }
 
 /// Builds the runtime. `key_override` replaces the Secrets Manager key (CLI: env var or file).
-pub async fn build(clients: AwsClients, aws: AwsSettings, settings: Settings, key_override: Option<ApiKey>) -> Result<AwsRuntime, BuildError> {
-    let queue = aws.work_queue(&clients).ok_or_else(|| BuildError::Missing("COMPLIANCE_LAKE_QUEUE_URL (the work queue) is required".into()))?;
+pub async fn build(
+    clients: AwsClients,
+    aws: AwsSettings,
+    settings: Settings,
+    key_override: Option<ApiKey>,
+) -> Result<AwsRuntime, BuildError> {
+    let queue = aws
+        .work_queue(&clients)
+        .ok_or_else(|| BuildError::Missing("COMPLIANCE_LAKE_QUEUE_URL (the work queue) is required".into()))?;
     let state: Arc<dyn StateStore> = Arc::new(aws.state_store(&clients));
     let mut api = settings.api.clone();
     let mut synthetic = None;
     let keys: Arc<dyn KeySource> = if let Some(seed) = settings.synthetic_seed {
         let tenant = crate::synthetic::Tenant::generate(crate::synthetic::TenantConfig { seed, ..Default::default() });
-        let handle = crate::fake_api::serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), tenant, Default::default())
-            .await
-            .map_err(|e| BuildError::Synthetic(e.to_string()))?;
+        let handle =
+            crate::fake_api::serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), tenant, Default::default())
+                .await
+                .map_err(|e| BuildError::Synthetic(e.to_string()))?;
         api.base_url = handle.base_url();
         synthetic = Some(handle);
         Arc::new(StaticKey(ApiKey::new(crate::fake_api::synthetic_key())))
     } else if let Some(k) = key_override {
         Arc::new(StaticKey(k))
     } else {
-        Arc::new(aws.key_source(&clients).ok_or_else(|| BuildError::Missing("COMPLIANCE_LAKE_SECRET_ID (the access key secret) is required".into()))?)
+        Arc::new(aws.key_source(&clients).ok_or_else(|| {
+            BuildError::Missing("COMPLIANCE_LAKE_SECRET_ID (the access key secret) is required".into())
+        })?)
     };
     let dlp = DlpContext::new(dlp_key(state.as_ref()).await?);
     let runtime = Runtime {

@@ -11,12 +11,12 @@
 //! - Errors become `StoreError::Backend` (retryable) naming the bucket and key.
 
 use crate::aws::error::store_backend;
+use crate::store::{ObjectSink, StoreError};
 use async_trait::async_trait;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use bytes::Bytes;
-use crate::store::{ObjectSink, StoreError};
 
 pub const CONTENT_TYPE: &str = "application/x-ndjson";
 

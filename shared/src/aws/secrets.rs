@@ -9,8 +9,8 @@
 //! the secret id and the service's error code/message, never the value; `Debug` shows the id, the TTL
 //! and the cached key's fingerprint.
 
-use crate::aws::error::AwsError;
 use crate::api::ApiKey;
+use crate::aws::error::AwsError;
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;

@@ -16,9 +16,9 @@
 //! deduplication is the checkpoint protocol (a duplicate run finds the job already advanced).
 
 use crate::aws::error::{describe, store_backend};
+use crate::store::{QueueMessage, StoreError, WorkQueue};
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
-use crate::store::{QueueMessage, StoreError, WorkQueue};
 use std::time::Duration;
 
 pub const MAX_BATCH_ENTRIES: usize = 10;
@@ -223,7 +223,11 @@ impl WorkQueue for SqsWorkQueue {
             .map_err(|e| store_backend("GetQueueAttributes", &self.queue_url, &e))?;
         let attrs = out.attributes();
         let n = |a: A| attrs.and_then(|m| m.get(&a)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        Ok(Some(n(A::ApproximateNumberOfMessages) + n(A::ApproximateNumberOfMessagesNotVisible) + n(A::ApproximateNumberOfMessagesDelayed)))
+        Ok(Some(
+            n(A::ApproximateNumberOfMessages)
+                + n(A::ApproximateNumberOfMessagesNotVisible)
+                + n(A::ApproximateNumberOfMessagesDelayed),
+        ))
     }
 }
 

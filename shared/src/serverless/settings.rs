@@ -37,16 +37,23 @@ impl Settings {
         let get = |k: &str| env.get(k).filter(|v| !v.trim().is_empty());
         let num = |k: &'static str, d: u64| -> Result<u64, ConfigError> {
             match get(k) {
-                Some(v) => v.trim().parse().map_err(|_| ConfigError { var: k, reason: format!("{v:?} is not a whole number") }),
+                Some(v) => {
+                    v.trim().parse().map_err(|_| ConfigError { var: k, reason: format!("{v:?} is not a whole number") })
+                }
                 None => Ok(d),
             }
         };
         let backfill_start = match get("COMPLIANCE_LAKE_BACKFILL_START") {
-            Some(v) => Some(Timestamp::parse(v).map_err(|e| ConfigError { var: "COMPLIANCE_LAKE_BACKFILL_START", reason: e.to_string() })?),
+            Some(v) => Some(
+                Timestamp::parse(v)
+                    .map_err(|e| ConfigError { var: "COMPLIANCE_LAKE_BACKFILL_START", reason: e.to_string() })?,
+            ),
             None => None,
         };
         let streams = match get("COMPLIANCE_LAKE_STREAMS") {
-            Some(v) => StreamSelection::parse(v).map_err(|reason| ConfigError { var: "COMPLIANCE_LAKE_STREAMS", reason })?,
+            Some(v) => {
+                StreamSelection::parse(v).map_err(|reason| ConfigError { var: "COMPLIANCE_LAKE_STREAMS", reason })?
+            }
             None => StreamSelection::default(),
         };
         let overlap = chrono::Duration::minutes(num("COMPLIANCE_LAKE_OVERLAP_MINUTES", 10)? as i64);
@@ -67,7 +74,10 @@ impl Settings {
         let synthetic_seed = match get("COMPLIANCE_LAKE_SYNTHETIC") {
             Some(v) if matches!(v.trim(), "false" | "0" | "no") => None,
             Some(v) if matches!(v.trim(), "true" | "yes") => Some(42),
-            Some(v) => Some(v.trim().parse().map_err(|_| ConfigError { var: "COMPLIANCE_LAKE_SYNTHETIC", reason: format!("{v:?}: expected true/false or a seed") })?),
+            Some(v) => Some(v.trim().parse().map_err(|_| ConfigError {
+                var: "COMPLIANCE_LAKE_SYNTHETIC",
+                reason: format!("{v:?}: expected true/false or a seed"),
+            })?),
             None => None,
         };
         Ok(Settings { api, cfg, streams, synthetic_seed })
