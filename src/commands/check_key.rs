@@ -24,11 +24,10 @@ pub async fn run(a: CheckKeyArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let key = a.api.key()?;
-    let kind = key.kind();
     println!(
         "key {} ({})",
         key.fingerprint(),
-        match kind {
+        match key.kind() {
             KeyKind::Compliance => "Compliance Access Key",
             KeyKind::Admin => "Admin API key: reaches the Activity Feed only",
             KeyKind::ClaudeApi => "Claude API key",
@@ -36,41 +35,20 @@ pub async fn run(a: CheckKeyArgs) -> anyhow::Result<ExitCode> {
         }
     );
     let client = a.api.client(key)?;
-    let stats = CallStats::default();
-    let one = vec![("limit".to_string(), "1".to_string())];
-    let mut ok = true;
-    let mut first_org = None;
-    let checks: [(&str, &str, String); 3] = [
-        ("read:compliance_org_data", "organizations", paths::ORGANIZATIONS.to_string()),
-        ("read:compliance_activities", "activity feed", paths::ACTIVITIES.to_string()),
-        ("read:compliance_user_data", "chats", paths::CHATS.to_string()),
-    ];
-    for (scope, what, path) in checks {
-        match client.get_json(&path, &one, &stats).await {
-            Ok(r) => {
-                if what == "organizations" {
-                    first_org = r
-                        .body
-                        .get("data")
-                        .and_then(|d| d.get(0))
-                        .and_then(|o| o.get("uuid"))
-                        .and_then(|u| u.as_str())
-                        .map(str::to_string);
-                }
-                println!("  ok    {scope:<28} {what}");
-            }
-            Err(e @ (ApiError::NotAuthenticated { .. } | ApiError::Unauthorized { .. })) => {
-                println!("  FAIL  {scope:<28} {e}");
-                return Err(e.into());
-            }
-            Err(e) => {
-                ok = false;
-                println!("  FAIL  {scope:<28} {e}");
-            }
+    let probe = shared::keys::probe(&client).await;
+    for c in &probe.checks {
+        match &c.result {
+            Ok(()) => println!("  ok    {:<28} {}", c.scope, c.what),
+            Err(e) => println!("  FAIL  {:<28} {e}", c.scope),
         }
     }
-    if let Some(org) = a.org_id.as_deref().map(str::trim).map(str::to_string).or(first_org) {
-        match client.get_json(&paths::users(&org), &one, &stats).await {
+    if let Some(e) = probe.fatal() {
+        anyhow::bail!("{e}");
+    }
+    let mut ok = probe.missing().is_empty();
+    if let Some(org) = a.org_id.as_deref().map(str::trim).map(str::to_string).or(probe.first_org.clone()) {
+        let one = vec![("limit".to_string(), "1".to_string())];
+        match client.get_json(&paths::users(&org), &one, &CallStats::default()).await {
             Ok(_) => println!("  ok    organization {org} reachable (members readable)"),
             Err(e) => {
                 ok = false;

@@ -464,7 +464,10 @@ impl RequestBudget for DynamoBudget {
         self.inner.local.observe(info);
         if let Some(limit) = info.limit {
             let configured = self.inner.cfg.per_minute;
-            let want = if configured == 0 { limit } else { configured.min(limit) };
+            if configured == 0 {
+                return; // unlimited on purpose (benchmarks, fakes); 429s still pause everyone
+            }
+            let want = configured.min(limit);
             if want > 0 {
                 self.inner.effective.store(want, Ordering::Relaxed);
                 self.lock().stats.per_minute = want;
