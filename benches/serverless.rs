@@ -6,7 +6,6 @@
 //!    parse, gzip, S3 put, DynamoDB checkpoint), with the fake API in a separate process.
 
 #[path = "../tests/aws_harness/mod.rs"]
-#[allow(dead_code)]
 mod aws_harness;
 
 use shared::api::ApiKey;
@@ -98,6 +97,7 @@ fn main() {
         let res = work(&built.runtime, vec![Delivery { message_id: "m".into(), body: serde_json::to_string(&msg).expect("json"), receive_count: 1 }], None, "bench").await;
         let after = vm_hwm_kib();
         let _ = fake.kill();
+        let _ = fake.wait();
         match &res[0].1 {
             Outcome::Done { records } => println!(
                 "worker: activities job, one 5,000-record page: {records} records in {:.2}s; peak RSS {:.1} MiB (process high-water mark {:.1} MiB before the job, +{:.1} MiB during it)",
