@@ -51,28 +51,30 @@ pub fn emit_schedule_metrics(o: &ScheduleOutcome) {
 pub fn emit_worker_metrics(outcomes: &[(String, Outcome)]) {
     for (_, o) in outcomes {
         match o {
-            Outcome::Failed { .. } => put(&[("Function", "worker")], &[("JobFailures", "Count", 1.0)]),
+            Outcome::Failed { .. } => put(&[("Function", "worker")], &[("FailedDeliveries", "Count", 1.0)]),
             Outcome::Continued => put(&[("Function", "worker")], &[("JobContinuations", "Count", 1.0)]),
             _ => {}
         }
     }
 }
 
-/// Per-job metrics from its counters (called by the worker after each job).
-pub fn emit_job_metrics(stream: &str, stats: &crate::streams::JobStats, lag_seconds: Option<f64>) {
+/// Per-job metrics from its counters (called after each job). `CheckpointAdvanced` counts a job
+/// that completed successfully — the stream is current even when nothing new arrived — which is
+/// what the per-stream freshness alarms watch; `JobFailures` counts the others.
+pub fn emit_job_metrics(stream: &str, stats: &crate::streams::JobStats, succeeded: bool) {
     use std::sync::atomic::Ordering;
     let (req, _, rl, _) = stats.calls.snapshot();
-    let mut m = vec![
-        ("RecordsWritten", "Count", stats.total_records() as f64),
-        ("Pages", "Count", stats.pages.load(Ordering::Relaxed) as f64),
-        ("ApiRequests", "Count", req as f64),
-        ("RateLimited", "Count", rl as f64),
-        ("CheckpointAdvanced", "Count", stats.segments.load(Ordering::Relaxed) as f64),
-    ];
-    if let Some(l) = lag_seconds {
-        m.push(("CheckpointLagSeconds", "Seconds", l));
-    }
-    put(&[("Stream", stream)], &m);
+    put(
+        &[("Stream", stream)],
+        &[
+            ("RecordsWritten", "Count", stats.total_records() as f64),
+            ("Pages", "Count", stats.pages.load(Ordering::Relaxed) as f64),
+            ("ApiRequests", "Count", req as f64),
+            ("RateLimited", "Count", rl as f64),
+            ("CheckpointAdvanced", "Count", if succeeded { 1.0 } else { 0.0 }),
+            ("JobFailures", "Count", if succeeded { 0.0 } else { 1.0 }),
+        ],
+    );
     let findings = stats.records().get(&crate::store::Table::DlpFindings).copied().unwrap_or(0);
     if findings > 0 {
         put(&[("Stream", stream)], &[("DlpFindings", "Count", findings as f64)]);

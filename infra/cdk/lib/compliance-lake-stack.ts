@@ -465,6 +465,14 @@ export class ComplianceLakeStack extends Stack {
       statistic: 'Maximum', period: 300, evaluationPeriods: 2, threshold: oldestAge.valueAsNumber,
       comparisonOperator: 'GreaterThanThreshold', treatMissingData: 'notBreaching',
     });
+    alarm('SchedulerStoppedAlarm', {
+      alarmDescription:
+        'compliance-lake: the scheduler stopped - no usable Compliance Access Key (not registered, revoked, or ' +
+        'the secret is empty); nothing is synced. Register one with `compliance-lake key register`.',
+      namespace: 'ComplianceLake', metricName: 'SchedulerStopped',
+      dimensions: [{ name: 'Function', value: 'scheduler' }],
+      statistic: 'Sum', ...anyOver,
+    });
     const fnAlarms: [string, lambda.CfnFunction, string, string][] = [
       ['SchedulerErrorsAlarm', scheduler, 'Errors', 'compliance-lake scheduler invocations failed (configuration, permissions, timeout). See its log group.'],
       ['WorkerErrorsAlarm', worker, 'Errors', 'compliance-lake worker invocations failed as a whole (crash, timeout, configuration). See its log group.'],

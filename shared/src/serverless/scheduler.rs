@@ -73,7 +73,11 @@ pub async fn schedule(
     let mut orgs = Vec::new();
     if rt.streams.has("organizations") || rt.streams.has("users") {
         let stats = JobStats::default();
-        orgs = run_job(&ctx, &Job::Organizations, &stats).await?.org_uuids;
+        let res = run_job(&ctx, &Job::Organizations, &stats).await;
+        if rt.emit_metrics {
+            crate::observability::emit_job_metrics(Job::Organizations.stream(), &stats, res.is_ok());
+        }
+        orgs = res?.org_uuids;
     }
     let jobs = plan_jobs(&orgs, &rt.cfg.org_ids, &rt.streams);
     let bodies: Vec<String> = jobs

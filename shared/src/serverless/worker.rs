@@ -103,7 +103,9 @@ async fn run(rt: &Runtime, msg: &JobMessage, deadline: Option<tokio::time::Insta
     let stats = JobStats::default();
     let res = run_job(&ctx, &msg.job, &stats).await;
     if rt.emit_metrics {
-        crate::observability::emit_job_metrics(msg.job.stream(), &stats, None);
+        // a deadline continuation is progress, not a failure
+        let ok = matches!(res, Ok(_) | Err(SyncError::Deadline));
+        crate::observability::emit_job_metrics(msg.job.stream(), &stats, ok);
     }
     let (req, _, rl, _) = stats.calls.snapshot();
     let outcome = match res {
