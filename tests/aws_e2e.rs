@@ -181,3 +181,79 @@ async fn shared_budget_holds_four_workers_under_the_limit() {
     assert!(rate >= budget as f64 * 0.9, "achieved ≥ 90% of the budget ({rate:.0}/min)");
     f.shutdown().await;
 }
+
+/// On the real protocols: a worker dies after its S3 write and before its checkpoint (fail point),
+/// the job is redelivered by SQS; and a job that always fails ends in the dead-letter queue after
+/// the configured receive count while the rest of the run succeeds. Nothing lost, nothing duplicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn crash_after_write_and_dead_letter_on_sqs() {
+    use shared::fake_api::ScriptedFault;
+    use shared::streams::failpoints::Action;
+    let clients = aws_harness::moto().await;
+    let (bucket, table, queue) =
+        (aws_harness::unique("lake"), aws_harness::unique("state"), aws_harness::unique("jobs"));
+    let mut spec = InitSpec::new(&bucket, &table, &queue);
+    spec.max_receive_count = 2;
+    let out = ensure_all(&clients, &spec).await.expect("init");
+    let aws = AwsSettings {
+        bucket: bucket.clone(),
+        prefix: String::new(),
+        table,
+        queue_url: Some(out.queues.queue_url.clone()),
+        secret_id: None,
+        encryption: Encryption::Aes256,
+        tenant: "t".into(),
+        budget_per_minute: 0,
+        budget_sub_window: Duration::from_secs(1),
+        key_cache_ttl: Duration::from_secs(60),
+    };
+    let f = fake(small_tenant(53), open_cfg()).await;
+    // projects always fail (terminal 500s) → dead letter after 2 receives
+    for _ in 0..2 {
+        f.push_fault(ScriptedFault::new("/v1/compliance/apps/projects?", 500).with_header("x-should-retry", "false"));
+    }
+    let settings = Settings {
+        api: ApiSettings { base_url: f.base_url(), ..ApiSettings::default() },
+        cfg: sync_cfg(&f),
+        streams: Default::default(),
+        synthetic_seed: None,
+    };
+    let mut rt =
+        runtime::build(clients.clone(), aws.clone(), settings, Some(ApiKey::new(shared::fake_api::synthetic_key())))
+            .await
+            .expect("runtime");
+    rt.runtime.retry_base = Duration::from_millis(10);
+    rt.runtime.failpoints.set("after_write:activities", Action::Error, 1);
+    let r = drive(
+        rt.runtime.clone(),
+        Timestamp::now(),
+        DriveOptions { workers: 4, max_wall: Duration::from_secs(120), ..DriveOptions::default() },
+    )
+    .await
+    .expect("drive");
+    let failed: Vec<String> = r.failures().iter().map(|(_, o)| format!("{o:?}")).collect();
+    assert!(failed.iter().any(|e| e.contains("injected")), "the crash happened: {failed:?}");
+    // the dead-letter queue holds the projects job, and only it
+    let dlq = clients
+        .sqs
+        .receive_message()
+        .queue_url(&out.queues.dlq_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("dlq");
+    let bodies: Vec<String> = dlq.messages().iter().filter_map(|m| m.body().map(str::to_string)).collect();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert!(bodies[0].contains(r#""projects""#), "{}", bodies[0]);
+    // everything else is in S3 exactly once, the crashed activities job included (redelivered)
+    let s3 = S3ObjectSink::new(clients.s3.clone(), &bucket, "");
+    let e = f.expected();
+    for (t, exp) in
+        [(Table::Activities, &e.activities), (Table::ChatMessages, &e.chat_messages), (Table::Users, &e.users)]
+    {
+        let c = verify::check(exp, &verify::identity_counts(&s3, t).await.unwrap());
+        assert!(c.exact(), "{t}: {c:?}");
+    }
+    f.shutdown().await;
+}
