@@ -86,19 +86,34 @@ async fn work_one(rt: &Runtime, d: &Delivery, deadline: Option<tokio::time::Inst
         }
         Err(e) => return Outcome::Failed { error: e.to_string(), retryable: true },
     }
-    let outcome = run(rt, &msg, deadline).await;
+    let (outcome, continuation) = run(rt, &msg, deadline).await;
     if let Err(e) = rt.leases.release(&key, owner).await {
         tracing::warn!(error = %e, "lease release failed; it expires by itself");
     }
-    outcome
+    // The continuation goes out only after the lease is released: a worker receiving it while we
+    // still held the lease would take it for a duplicate and drop it.
+    let Some(next) = continuation else { return outcome };
+    match serde_json::to_string(&next) {
+        Ok(body) => match rt.queue.send(vec![body]).await {
+            Ok(()) => {
+                tracing::info!(continuation = next.continuation, "deadline near: progress saved, continuation enqueued");
+                Outcome::Continued
+            }
+            // the cursor is saved; failing the message makes the queue redeliver it
+            Err(e) => Outcome::Failed { error: format!("continuation not enqueued: {e}"), retryable: true },
+        },
+        Err(e) => Outcome::Failed { error: e.to_string(), retryable: false },
+    }
 }
 
-async fn run(rt: &Runtime, msg: &JobMessage, deadline: Option<tokio::time::Instant>) -> Outcome {
+/// Runs the job; returns its outcome and, after a deadline, the continuation to enqueue.
+async fn run(rt: &Runtime, msg: &JobMessage, deadline: Option<tokio::time::Instant>) -> (Outcome, Option<JobMessage>) {
     let client = match rt.client().await {
         Ok(Some(c)) => c,
-        Ok(None) => return Outcome::Stopped("no Compliance Access Key (revoked or missing)".into()),
-        Err(e) => return Outcome::Failed { error: e.to_string(), retryable: true },
+        Ok(None) => return (Outcome::Stopped("no Compliance Access Key (revoked or missing)".into()), None),
+        Err(e) => return (Outcome::Failed { error: e.to_string(), retryable: true }, None),
     };
+    let mut continuation = None;
     let ctx = rt.context(client, &msg.run_id, deadline);
     let stats = JobStats::default();
     let res = run_job(&ctx, &msg.job, &stats).await;
@@ -111,21 +126,8 @@ async fn run(rt: &Runtime, msg: &JobMessage, deadline: Option<tokio::time::Insta
     let outcome = match res {
         Ok(_) => Outcome::Done { records: stats.total_records() },
         Err(SyncError::Deadline) => {
-            let next = JobMessage { continuation: msg.continuation + 1, ..msg.clone() };
-            match serde_json::to_string(&next) {
-                Ok(body) => match rt.queue.send(vec![body]).await {
-                    Ok(()) => {
-                        tracing::info!(
-                            continuation = next.continuation,
-                            "deadline near: progress saved, continuation enqueued"
-                        );
-                        Outcome::Continued
-                    }
-                    // the cursor is saved; failing the message makes SQS redeliver it
-                    Err(e) => Outcome::Failed { error: format!("continuation not enqueued: {e}"), retryable: true },
-                },
-                Err(e) => Outcome::Failed { error: e.to_string(), retryable: false },
-            }
+            continuation = Some(JobMessage { continuation: msg.continuation + 1, ..msg.clone() });
+            Outcome::Continued
         }
         Err(e) => Outcome::Failed { error: e.to_string(), retryable: e.is_retryable() },
     };
@@ -146,5 +148,5 @@ async fn run(rt: &Runtime, msg: &JobMessage, deadline: Option<tokio::time::Insta
         }
     })
     .await;
-    outcome
+    (outcome, continuation)
 }
