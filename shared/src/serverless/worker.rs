@@ -96,7 +96,10 @@ async fn work_one(rt: &Runtime, d: &Delivery, deadline: Option<tokio::time::Inst
     match serde_json::to_string(&next) {
         Ok(body) => match rt.queue.send(vec![body]).await {
             Ok(()) => {
-                tracing::info!(continuation = next.continuation, "deadline near: progress saved, continuation enqueued");
+                tracing::info!(
+                    continuation = next.continuation,
+                    "deadline near: progress saved, continuation enqueued"
+                );
                 Outcome::Continued
             }
             // the cursor is saved; failing the message makes the queue redeliver it
