@@ -27,7 +27,7 @@ bash scripts/setup-emulators.sh
 export REQUIRE_DYNAMODB_LOCAL="${REQUIRE_DYNAMODB_LOCAL:-$([ -n "${CI:-}" ] && command -v java >/dev/null && echo 1 || echo 0)}"
 
 step "cargo test (unit, fake API over HTTP, fault and property tests, moto and DynamoDB Local)"
-cargo test --locked --workspace --all-targets
+cargo test --locked --workspace --all-targets --no-fail-fast
 
 step "infrastructure: SAM + CDK templates, IAM, Athena queries over demo output (offline)"
 bash scripts/validate-infra.sh

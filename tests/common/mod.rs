@@ -107,5 +107,6 @@ fn first(v: &[String]) -> Vec<&String> {
 }
 
 pub fn job_error<'a>(r: &'a RunReport, stream: &str) -> Option<&'a str> {
-    r.jobs.iter().find(|j| j.job.stream() == stream).and_then(|j| j.error.as_deref())
+    // a stream may have several jobs (users: one per organization): the failing one, if any
+    r.jobs.iter().filter(|j| j.job.stream() == stream).find_map(|j| j.error.as_deref())
 }
