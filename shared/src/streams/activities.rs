@@ -120,14 +120,7 @@ pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
             Err(e) => return Err(e.into()),
         };
         stats.page();
-        let ingest = Ingest {
-            run_id: &ctx.run_id,
-            fetched_at: Timestamp::now().to_rfc3339(),
-            stream: SPEC.name,
-            endpoint: SPEC.endpoint,
-            job: &key,
-            request_id: page.request_id.as_deref(),
-        };
+        let ingest = Ingest::new(ctx, SPEC.name, SPEC.endpoint, &key, page.request_id.as_deref());
         for a in page.items {
             let (Some(id), Some(at)) = (str_field(&a, "id"), ts_field(&a, "created_at")) else {
                 return Err(ApiError::Malformed {

@@ -255,14 +255,7 @@ pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
                 ("project_id", chat.get("project_id").cloned().unwrap_or(Value::Null)),
             ];
             let msg_path = paths::chat_messages(&chat_id);
-            let msg_ingest = Ingest {
-                run_id: &ctx.run_id,
-                fetched_at: Timestamp::now().to_rfc3339(),
-                stream: "chat_messages",
-                endpoint: &msg_path,
-                job: &key,
-                request_id: f.request_id.as_deref(),
-            };
+            let msg_ingest = Ingest::new(ctx, "chat_messages", &msg_path, &key, f.request_id.as_deref());
             for m in f.messages {
                 if let Some(d) = ctx.dlp.as_deref() {
                     for finding in scan_message(ctx, stats, d, &m, &chat, &msg_ingest).await? {

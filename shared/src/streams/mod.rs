@@ -227,6 +227,19 @@ pub struct Ingest<'a> {
     pub request_id: Option<&'a str>,
 }
 
+impl<'a> Ingest<'a> {
+    /// Provenance of records fetched now by one request of a job.
+    pub fn new(
+        ctx: &'a JobContext,
+        stream: &'a str,
+        endpoint: &'a str,
+        job: &'a str,
+        request_id: Option<&'a str>,
+    ) -> Self {
+        Ingest { run_id: &ctx.run_id, fetched_at: Timestamp::now().to_rfc3339(), stream, endpoint, job, request_id }
+    }
+}
+
 /// Adds context fields (only where the API object does not already have them) and `_ingest`.
 pub fn enrich(mut record: Value, context: &[(&str, Value)], ingest: &Ingest<'_>) -> Value {
     if let Value::Object(m) = &mut record {

@@ -6,7 +6,6 @@ use super::segment::Segment;
 use super::{enrich, str_field, Ingest, JobContext, JobOutput, JobStats, StreamSpec, SyncError};
 use crate::api::{paths, Family, Paginator};
 use crate::store::Table;
-use crate::time::Timestamp;
 use serde_json::json;
 
 pub const SPEC: StreamSpec = StreamSpec {
@@ -26,14 +25,7 @@ pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<JobOutput, SyncEr
     let mut uuids = Vec::new();
     while let Some(page) = pager.next_page(&ctx.client, &stats.calls).await? {
         stats.page();
-        let ingest = Ingest {
-            run_id: &ctx.run_id,
-            fetched_at: Timestamp::now().to_rfc3339(),
-            stream: SPEC.name,
-            endpoint: SPEC.endpoint,
-            job: &key,
-            request_id: page.request_id.as_deref(),
-        };
+        let ingest = Ingest::new(ctx, SPEC.name, SPEC.endpoint, &key, page.request_id.as_deref());
         for org in page.items {
             if let Some(u) = str_field(&org, "uuid") {
                 uuids.push(u.to_string());

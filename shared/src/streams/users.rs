@@ -5,7 +5,6 @@ use super::segment::Segment;
 use super::{enrich, Ingest, JobContext, JobStats, StreamSpec, SyncError};
 use crate::api::{paths, Family, Paginator};
 use crate::store::Table;
-use crate::time::Timestamp;
 use serde_json::{json, Value};
 
 pub const SPEC: StreamSpec = StreamSpec {
@@ -28,14 +27,7 @@ pub async fn run(ctx: &JobContext, org_uuid: &str, stats: &JobStats) -> Result<(
     let context = [("organization_uuid", Value::String(org_uuid.to_string()))];
     while let Some(page) = pager.next_page(&ctx.client, &stats.calls).await? {
         stats.page();
-        let ingest = Ingest {
-            run_id: &ctx.run_id,
-            fetched_at: Timestamp::now().to_rfc3339(),
-            stream: SPEC.name,
-            endpoint: &path,
-            job: &key,
-            request_id: page.request_id.as_deref(),
-        };
+        let ingest = Ingest::new(ctx, SPEC.name, &path, &key, page.request_id.as_deref());
         for user in page.items {
             n += 1;
             seg.push(Table::Users, enrich(user, &context, &ingest));
