@@ -92,7 +92,7 @@ fn main() {
         let settings = Settings { api: ApiSettings { base_url: base, ..ApiSettings::default() }, cfg, streams: Default::default(), synthetic_seed: None };
         let built = runtime::build(clients, aws, settings, Some(ApiKey::new(shared::fake_api::synthetic_key()))).await.expect("runtime");
         let before = vm_hwm_kib();
-        let msg = JobMessage { job: Job::Activities, run_id: "bench".into(), schedule_time: Timestamp::now(), continuation: 0 };
+        let msg = JobMessage { job: Job::tenant("activities"), run_id: "bench".into(), schedule_time: Timestamp::now(), continuation: 0, deferrals: 0 };
         let t = Instant::now();
         let res = work(&built.runtime, vec![Delivery { message_id: "m".into(), body: serde_json::to_string(&msg).expect("json"), receive_count: 1 }], None, "bench").await;
         let after = vm_hwm_kib();

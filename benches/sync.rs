@@ -9,8 +9,10 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use shared::api::{ApiClient, ApiKey, ClientConfig};
 use shared::budget::LocalBudget;
 use shared::fake_api::{self, FakeApiConfig};
+use shared::serverless::driver::DriveOptions;
+use shared::serverless::Runtime;
 use shared::streams::{FailPoints, SyncConfig};
-use shared::sync::{self, NoProgress, RunOptions};
+use shared::sync::{self, NoObserver};
 use shared::synthetic::{Tenant, TenantConfig};
 use std::sync::Arc;
 
@@ -45,9 +47,15 @@ fn bench(c: &mut Criterion) {
         )
         .expect("client");
         let cfg = SyncConfig { backfill_start: Some(start), activity_page_size: 5000, ..SyncConfig::default() };
-        let ctx = sync::local_context(client, dir.path(), cfg, FailPoints::none()).expect("ctx");
-        let report =
-            rt.block_on(sync::run(ctx, RunOptions { workers: 4, ..RunOptions::default() }, Arc::new(NoProgress)));
+        let mut engine = Runtime::local_with_client(dir.path(), client, cfg, 2).expect("runtime");
+        engine.failpoints = FailPoints::none();
+        let report = rt
+            .block_on(sync::run_local(
+                engine,
+                DriveOptions { workers: 4, ..DriveOptions::default() },
+                Arc::new(NoObserver),
+            ))
+            .expect("run");
         assert!(report.ok(), "{:?}", report.failures());
         let requests: u64 = report.by_stream().iter().map(|s| s.requests).sum();
         (report.total_records(), requests, report.duration)

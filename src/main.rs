@@ -41,6 +41,8 @@ enum Command {
     Findings(commands::dlp::FindingsArgs),
     /// Create the bucket, table and queues of the distributed path (same definitions as the template).
     AwsInit(commands::aws::AwsInitArgs),
+    /// Prove the lake matches its manifests: hashes, coverage, hash chains, no duplicates (exit 1 names each problem).
+    Verify(commands::verify::VerifyArgs),
     /// Manage the Compliance Access Key in Secrets Manager (register, status, revoke).
     #[command(subcommand)]
     Key(commands::aws::KeyCmd),
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
             Command::Findings(a) => commands::dlp::run_findings(a).await,
             Command::AwsInit(a) => commands::aws::run_init(a).await,
             Command::Key(c) => commands::aws::run_key(c).await,
+            Command::Verify(a) => commands::verify::run(a).await,
         }
     });
     match res {

@@ -1,8 +1,8 @@
 //! Terminal output: one progress line per job while it runs, a per-stream summary table at the end.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use shared::streams::{Job, JobStats, SyncError};
-use shared::sync::{Progress, RunReport};
+use shared::streams::{Job, JobStats};
+use shared::sync::{JobResult, Observer, RunReport};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -54,7 +54,7 @@ impl Bars {
     }
 }
 
-impl Progress for Bars {
+impl Observer for Bars {
     fn started(&self, _job: &Job, key: &str, stats: Arc<JobStats>) {
         if !self.enabled {
             return;
@@ -69,12 +69,13 @@ impl Progress for Bars {
         self.bars.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), (pb, stats));
     }
 
-    fn finished(&self, key: &str, error: Option<&SyncError>) {
+    fn finished(&self, _job: &Job, key: &str, _stats: &JobStats, result: &JobResult, _took: Duration) {
         self.tick();
         if let Some((pb, _)) = self.bars.lock().unwrap_or_else(|p| p.into_inner()).remove(key) {
-            match error {
-                None => pb.finish_with_message(format!("done · {}", pb.message())),
-                Some(e) => pb.abandon_with_message(format!("FAILED · {e}")),
+            match result {
+                JobResult::Done => pb.finish_with_message(format!("done · {}", pb.message())),
+                JobResult::Continued => pb.finish_with_message(format!("continued · {}", pb.message())),
+                JobResult::Failed { error, .. } => pb.abandon_with_message(format!("FAILED · {error}")),
             }
         }
     }

@@ -76,29 +76,29 @@ async fn duplicate_delivery_and_racing_workers_never_duplicate() {
             run_id: "r1".into(),
             schedule_time: Timestamp::now(),
             continuation: 0,
+            deferrals: 0,
         })
         .unwrap(),
         receive_count: 1,
     };
     // the same message delivered twice, to two concurrent workers
     let (a, b) = tokio::join!(
-        work(&rt, vec![msg(Job::Activities)], None, "w1"),
-        work(&rt, vec![msg(Job::Activities)], None, "w2")
+        work(&rt, vec![msg(Job::tenant("activities"))], None, "w1"),
+        work(&rt, vec![msg(Job::tenant("activities"))], None, "w2")
     );
     let outcomes = [a[0].1.clone(), b[0].1.clone()];
     assert!(outcomes.iter().any(|o| matches!(o, Outcome::Done { .. })), "{outcomes:?}");
     // and again, sequentially (the second finds nothing new)
-    let c = work(&rt, vec![msg(Job::Activities)], None, "w3").await;
+    let c = work(&rt, vec![msg(Job::tenant("activities"))], None, "w3").await;
     assert_eq!(c[0].1, Outcome::Done { records: 0 });
     // two workers on one checkpoint without leases: the conditional save lets only one advance
-    let ctx1 = shared::sync::local_context(client(&f), dir.path(), sync_cfg(&f), FailPoints::none()).unwrap();
-    let ctx2 = shared::sync::local_context(client(&f), dir.path(), sync_cfg(&f), FailPoints::none()).unwrap();
+    let ctx1 = local_runtime(client(&f), dir.path(), sync_cfg(&f), FailPoints::none()).context(client(&f), "r2", None);
+    let ctx2 = local_runtime(client(&f), dir.path(), sync_cfg(&f), FailPoints::none()).context(client(&f), "r2", None);
     f.with_tenant(|t| t.mutate(&MutationConfig::default()));
     let (s1, s2) = (shared::streams::JobStats::default(), shared::streams::JobStats::default());
-    let (r1, r2) = tokio::join!(
-        shared::streams::run_job(&ctx1, &Job::Chats, &s1),
-        shared::streams::run_job(&ctx2, &Job::Chats, &s2)
-    );
+    let chats = Job::tenant("chats");
+    let (r1, r2) =
+        tokio::join!(shared::streams::run_job(&ctx1, &chats, &s1), shared::streams::run_job(&ctx2, &chats, &s2));
     assert!(r1.is_ok() || r2.is_ok(), "one of them commits: {r1:?} {r2:?}");
     // whatever the interleaving, a normal run afterwards leaves the store exact
     let r = drive(runtime(&f, dir.path(), 3), Timestamp::now(), opts()).await.unwrap();
@@ -121,8 +121,10 @@ async fn always_failing_job_is_dead_lettered_while_the_rest_succeeds() {
     let dead = q.dead_letters();
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert!(dead[0].body.contains("\"projects\""), "{}", dead[0].body);
-    assert_eq!(dead[0].receive_count, 3);
-    assert_eq!(r.failures().len(), 3, "three receives failed");
+    // `x-should-retry: false` is terminal: dead-lettered at its first receive, never retried
+    assert_eq!(dead[0].receive_count, 1);
+    assert_eq!(r.failures().len(), 1, "one receive failed");
+    assert_eq!(r.unresolved.len(), 1, "and it is reported as unresolved");
     assert!(
         r.outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Done { .. })).count() >= 4,
         "the other jobs succeeded"

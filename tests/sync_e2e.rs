@@ -44,7 +44,7 @@ async fn exactly_once_across_runs_with_late_arrivals_and_mutation() {
         .jobs
         .iter()
         .filter(|j| !matches!(j.job.stream(), "organizations" | "users"))
-        .map(|j| j.stats.total_records())
+        .map(|j| j.total_records())
         .sum();
     assert_eq!(inc, 0, "steady state writes nothing");
     assert_exactly_once(dir.path(), &e).await;
@@ -117,10 +117,7 @@ async fn short_pages_in_both_families() {
     };
     let r = run_sync(client(&f), dir.path(), cfg.clone(), FailPoints::none()).await;
     assert!(r.ok(), "{:?}", r.failures());
-    assert!(
-        r.jobs.iter().map(|j| j.stats.segments.load(std::sync::atomic::Ordering::Relaxed)).sum::<u64>() > 5,
-        "many segments"
-    );
+    assert!(r.jobs.iter().map(|j| j.segments()).sum::<u64>() > 5, "many segments");
     f.with_tenant(|t| t.mutate(&MutationConfig::default()));
     let r = run_sync(client(&f), dir.path(), cfg, FailPoints::none()).await;
     assert!(r.ok(), "{:?}", r.failures());

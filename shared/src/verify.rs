@@ -85,3 +85,247 @@ pub fn check(expected: &BTreeSet<String>, written: &BTreeMap<String, u64>) -> Ta
         unexpected: written.keys().filter(|id| !expected.contains(*id)).cloned().collect(),
     }
 }
+
+/// One thing `verify` found wrong, with the object or manifest it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub key: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ProblemKind {
+    /// An object's bytes no longer match the SHA-256 its manifest fixed.
+    Altered,
+    /// An object a committed manifest lists is not in the lake.
+    Missing,
+    /// An object under a table prefix that no committed manifest covers (injected or duplicated).
+    Uncovered,
+    /// A manifest missing from a job's chain, or one whose `prev_sha256` does not match.
+    BrokenChain,
+    /// A manifest that cannot be read.
+    Unreadable,
+    /// A record identity present more than once in a table.
+    Duplicate,
+}
+
+impl ProblemKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ProblemKind::Altered => "altered",
+            ProblemKind::Missing => "missing",
+            ProblemKind::Uncovered => "uncovered",
+            ProblemKind::BrokenChain => "broken-chain",
+            ProblemKind::Unreadable => "unreadable",
+            ProblemKind::Duplicate => "duplicate",
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}: {}", self.kind.as_str(), self.key, self.detail)
+    }
+}
+
+/// What `verify` saw, per stream, and every problem.
+#[derive(Debug, Default, Clone)]
+pub struct VerifyReport {
+    pub problems: Vec<Problem>,
+    pub manifests: u64,
+    pub objects: u64,
+    pub records: u64,
+    pub bytes: u64,
+    /// stream → (chains, manifests, objects, records)
+    pub streams: BTreeMap<String, (u64, u64, u64, u64)>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Identity of a record for the duplicate check: snapshot tables are keyed per run.
+fn lake_identity(table: Table, r: &Value) -> Option<String> {
+    let id = identity(table, r)?;
+    if matches!(table, Table::Organizations | Table::Users) {
+        let run = r.pointer("/_ingest/run_id").and_then(Value::as_str).unwrap_or("");
+        return Some(format!("{run}/{id}"));
+    }
+    Some(id)
+}
+
+/// Walks the manifests and the lake: every committed object present and unaltered, every object
+/// under a table prefix covered by a committed manifest, every job's manifests one unbroken hash
+/// chain ending at the head its state names, and no record identity written twice.
+pub async fn verify_lake(
+    sink: &dyn ObjectSink,
+    state: Option<&dyn crate::store::StateStore>,
+) -> Result<VerifyReport, StoreError> {
+    use crate::streams::segment::{sha256_hex, JobState, Manifest, MANIFESTS_PREFIX};
+    let mut rep = VerifyReport::default();
+    let problem = |rep: &mut VerifyReport, kind, key: &str, detail: String| {
+        rep.problems.push(Problem { kind, key: key.to_string(), detail });
+    };
+    // (job, epoch) → seq → (manifest key, sha, manifest)
+    let mut chains: BTreeMap<(String, String), BTreeMap<u64, (String, String, Manifest)>> = BTreeMap::new();
+    for key in sink.list(&format!("{MANIFESTS_PREFIX}/")).await? {
+        let Some(body) = sink.get(&key).await? else { continue };
+        match serde_json::from_slice::<Manifest>(&body) {
+            Ok(m) => {
+                rep.manifests += 1;
+                chains.entry((m.job.clone(), m.epoch.clone())).or_default().insert(m.seq, (key, sha256_hex(&body), m));
+            }
+            Err(e) => problem(&mut rep, ProblemKind::Unreadable, &key, format!("not a manifest: {e}")),
+        }
+    }
+    // Heads named by state: the chain must end there (a deleted last manifest shows up here).
+    let mut heads: BTreeMap<(String, String), (u64, String, String)> = BTreeMap::new();
+    if let Some(st) = state {
+        for k in st.keys("").await? {
+            let Some(v) = st.load(&k).await? else { continue };
+            let Ok(js) = serde_json::from_value::<JobState>(v.value) else { continue };
+            if let (Some(h), Some(epoch)) = (js.head, js.epoch) {
+                heads.insert((k.clone(), epoch), (h.seq, h.manifest_key, h.manifest_sha256));
+            }
+        }
+    }
+    let mut covered: BTreeSet<String> = BTreeSet::new();
+    let mut ids: BTreeMap<Table, BTreeMap<String, u64>> = BTreeMap::new();
+    for ((job, epoch), seqs) in &chains {
+        let mut prev: Option<&str> = None;
+        let mut expect = 1u64;
+        let stream = seqs.values().next().map(|(_, _, m)| m.stream.clone()).unwrap_or_default();
+        let entry = rep.streams.entry(stream).or_default();
+        entry.0 += 1;
+        entry.1 += seqs.len() as u64;
+        for (seq, (key, sha, m)) in seqs {
+            if *seq != expect {
+                problem(
+                    &mut rep,
+                    ProblemKind::BrokenChain,
+                    key,
+                    format!("job {job}: manifests {expect}..{} are missing", seq - 1),
+                );
+            } else if m.prev_sha256.as_deref() != prev {
+                problem(
+                    &mut rep,
+                    ProblemKind::BrokenChain,
+                    key,
+                    format!("job {job}: prev_sha256 does not match manifest {}", seq - 1),
+                );
+            }
+            prev = Some(sha.as_str());
+            expect = seq + 1;
+        }
+        if let Some((hseq, hkey, hsha)) = heads.get(&(job.clone(), epoch.clone())) {
+            match seqs.get(hseq) {
+                Some((_, sha, _)) if sha == hsha => {}
+                Some((k, _, _)) => problem(
+                    &mut rep,
+                    ProblemKind::Altered,
+                    k,
+                    format!("job {job}: the head manifest does not match the SHA-256 its state committed"),
+                ),
+                None => problem(
+                    &mut rep,
+                    ProblemKind::BrokenChain,
+                    hkey,
+                    format!("job {job}: the committed head manifest (seq {hseq}) is missing"),
+                ),
+            }
+            if let Some((last, _)) = seqs.last_key_value() {
+                if last > hseq {
+                    problem(
+                        &mut rep,
+                        ProblemKind::BrokenChain,
+                        &seqs[last].0,
+                        format!("job {job}: manifest beyond the committed head {hseq}"),
+                    );
+                }
+            }
+        }
+    }
+    for ((job, epoch), (hseq, hkey, _)) in &heads {
+        if !chains.contains_key(&(job.clone(), epoch.clone())) {
+            problem(
+                &mut rep,
+                ProblemKind::BrokenChain,
+                hkey,
+                format!("job {job}: no manifest found for its {hseq} committed segment(s)"),
+            );
+        }
+    }
+    for seqs in chains.values() {
+        for (_, _, m) in seqs.values() {
+            let (mut n_objects, mut n_records) = (0u64, 0u64);
+            for o in &m.objects {
+                covered.insert(o.key.clone());
+                let Some(body) = sink.get(&o.key).await? else {
+                    problem(
+                        &mut rep,
+                        ProblemKind::Missing,
+                        &o.key,
+                        format!("listed by manifest {} seq {} of job {}", m.stream, m.seq, m.job),
+                    );
+                    continue;
+                };
+                if sha256_hex(&body) != o.sha256 || body.len() as u64 != o.bytes {
+                    problem(
+                        &mut rep,
+                        ProblemKind::Altered,
+                        &o.key,
+                        format!("SHA-256 or size differs from manifest seq {} of job {}", m.seq, m.job),
+                    );
+                    continue;
+                }
+                rep.objects += 1;
+                rep.bytes += o.bytes;
+                n_objects += 1;
+                let Some(table) = Table::parse(&o.table) else { continue };
+                match ndjson::decode_gz(&body) {
+                    Ok(recs) => {
+                        rep.records += recs.len() as u64;
+                        n_records += recs.len() as u64;
+                        let t = ids.entry(table).or_default();
+                        for r in &recs {
+                            if let Some(id) = lake_identity(table, r) {
+                                *t.entry(id).or_insert(0) += 1;
+                            }
+                        }
+                    }
+                    Err(e) => problem(&mut rep, ProblemKind::Altered, &o.key, format!("not gzip NDJSON: {e}")),
+                }
+            }
+            let entry = rep.streams.entry(m.stream.clone()).or_default();
+            entry.2 += n_objects;
+            entry.3 += n_records;
+        }
+    }
+    for table in Table::ALL {
+        for key in sink.list(&format!("{}/", table.as_str())).await? {
+            if covered.contains(&key) {
+                continue;
+            }
+            problem(&mut rep, ProblemKind::Uncovered, &key, "no committed manifest covers this object".into());
+            // Athena reads it all the same: its records count for the duplicate check.
+            if let Some(recs) = sink.get(&key).await?.and_then(|b| ndjson::decode_gz(&b).ok()) {
+                let t = ids.entry(table).or_default();
+                for r in &recs {
+                    if let Some(id) = lake_identity(table, r) {
+                        *t.entry(id).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
+    }
+    for (table, m) in &ids {
+        for (id, n) in m.iter().filter(|(_, n)| **n > 1) {
+            problem(&mut rep, ProblemKind::Duplicate, &format!("{table}/{id}"), format!("record written {n} times"));
+        }
+    }
+    rep.problems.sort();
+    Ok(rep)
+}

@@ -136,7 +136,7 @@ pub async fn run_sync(
     let mut settings = Settings {
         api: Default::default(),
         cfg: streams.sync_config()?,
-        streams: streams.options()?.streams,
+        streams: streams.selection()?,
         synthetic_seed: None,
     };
     settings.api.base_url = base_url;

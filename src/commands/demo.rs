@@ -70,11 +70,11 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         workers: 4,
         overlap_minutes: 10,
         no_progress: a.no_progress,
+        wait: false,
     };
 
     println!("\n[1/2] First sync (backfill from {}):", shared::time::Timestamp(start));
-    let r1 = sync_local(api.client(key.clone())?, &a.store, streams.sync_config()?, streams.options()?, !a.no_progress)
-        .await?;
+    let r1 = sync_local(api.client(key.clone())?, &a.store, &streams, !a.no_progress).await?;
     ui::print_summary(&r1, &a.store);
     if !r1.ok() {
         bail!("first sync failed");
@@ -97,7 +97,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
     );
 
     println!("\n[2/2] Second sync (incremental):");
-    let r2 = sync_local(api.client(key)?, &a.store, streams.sync_config()?, streams.options()?, !a.no_progress).await?;
+    let r2 = sync_local(api.client(key)?, &a.store, &streams, !a.no_progress).await?;
     ui::print_summary(&r2, &a.store);
     if !r2.ok() {
         bail!("second sync failed");
@@ -152,6 +152,10 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("\nDLP findings at ingest: {}\n  {}", findings.len(), super::dlp::summarize(&findings));
     println!("  list them: compliance-lake findings --store {} --severity HIGH", a.store.display());
     print_tree(&sink).await?;
+    println!("\nChain of custody (compliance-lake verify --store {}):", a.store.display());
+    let state = shared::store::LocalStateStore::new(&a.store)?;
+    let vr = super::verify::run_on(&sink, &state).await?;
+    all_ok &= super::verify::print_report(&vr) == ExitCode::SUCCESS;
     if all_ok {
         println!(
             "\nEverything in the source is in the lake exactly once. Explore it: zcat {}/activities/*/*.gz | head",

@@ -4,3 +4,4 @@ pub mod demo;
 pub mod dlp;
 pub mod fake_api;
 pub mod sync;
+pub mod verify;

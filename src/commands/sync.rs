@@ -5,8 +5,10 @@ use anyhow::{bail, Context};
 use clap::Args;
 use shared::api::{ApiClient, ApiKey, ClientConfig};
 use shared::budget::{LocalBudget, RequestBudget};
+use shared::serverless::driver::DriveOptions;
+use shared::serverless::Runtime;
 use shared::streams::{FailPoints, SyncConfig};
-use shared::sync::{RunOptions, RunReport, StreamSelection};
+use shared::sync::{RunReport, StreamSelection};
 use shared::time::Timestamp;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -93,6 +95,9 @@ pub struct StreamArgs {
     /// Hide progress bars.
     #[arg(long)]
     pub no_progress: bool,
+    /// If another sync holds the store, wait for it instead of exiting at once.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 impl StreamArgs {
@@ -129,12 +134,15 @@ impl StreamArgs {
         })
     }
 
-    pub fn options(&self) -> anyhow::Result<RunOptions> {
-        let streams = match &self.streams {
+    pub fn selection(&self) -> anyhow::Result<StreamSelection> {
+        Ok(match &self.streams {
             Some(s) => StreamSelection::parse(s).map_err(anyhow::Error::msg)?,
             None => StreamSelection::default(),
-        };
-        Ok(RunOptions { workers: self.workers.clamp(1, 64), streams, ..RunOptions::default() })
+        })
+    }
+
+    pub fn drive_options(&self) -> DriveOptions {
+        DriveOptions { workers: self.workers.clamp(1, 64), max_receives: 2, ..DriveOptions::default() }
     }
 }
 
@@ -167,26 +175,29 @@ pub enum Backend {
     Aws,
 }
 
-/// Builds the local-backend context and runs one sync.
+/// One sync on the local backend: the scheduler and worker handlers of the Lambdas, over a store
+/// directory, an in-process queue and file leases, under the store lock.
 pub async fn sync_local(
     client: ApiClient,
     store: &std::path::Path,
-    cfg: SyncConfig,
-    opts: RunOptions,
+    streams: &StreamArgs,
     show_progress: bool,
 ) -> anyhow::Result<RunReport> {
-    let failpoints = FailPoints::from_env().map_err(anyhow::Error::msg)?;
-    let ctx = shared::sync::local_context(client, store, cfg, failpoints)
+    let cfg = streams.sync_config()?;
+    let _lock = shared::store::StoreLock::acquire(store, streams.wait).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let opts = streams.drive_options();
+    let mut rt = Runtime::local_with_client(store, client, cfg, opts.max_receives)
         .with_context(|| format!("opening store {}", store.display()))?;
+    rt.streams = streams.selection()?;
+    rt.failpoints = FailPoints::from_env().map_err(anyhow::Error::msg)?;
     let progress = ui::Bars::new(show_progress);
-    let report = shared::sync::run(ctx, opts, progress.clone()).await;
+    let report = shared::sync::run_local(rt, opts, progress.clone()).await?;
     progress.clear();
     Ok(report)
 }
 
 pub async fn run(a: SyncArgs) -> anyhow::Result<ExitCode> {
-    let cfg = a.streams.sync_config()?;
-    let opts = a.streams.options()?;
+    a.streams.sync_config()?; // validate flags before anything starts
     let mut _fake = None;
     let (key, base_url) = if a.synthetic {
         let (handle, key) = super::fake_api::start_synthetic(a.seed, None).await?;
@@ -204,8 +215,7 @@ pub async fn run(a: SyncArgs) -> anyhow::Result<ExitCode> {
     }
     let mut api = a.api.clone();
     api.api_base_url = base_url;
-    let client = api.client(key)?;
-    let report = sync_local(client, &a.store, cfg, opts, !a.streams.no_progress).await?;
+    let report = sync_local(api.client(key)?, &a.store, &a.streams, !a.streams.no_progress).await?;
     ui::print_summary(&report, &a.store);
     if report.ok() {
         Ok(ExitCode::SUCCESS)

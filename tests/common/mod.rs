@@ -5,9 +5,11 @@
 use shared::api::{ApiClient, ApiKey, ClientConfig};
 use shared::budget::LocalBudget;
 use shared::fake_api::{self, FakeApiConfig, FakeApiHandle};
+use shared::serverless::driver::DriveOptions;
+use shared::serverless::Runtime;
 use shared::store::{LocalObjectSink, Table};
 use shared::streams::{FailPoints, SyncConfig};
-use shared::sync::{self, NoProgress, RunOptions, RunReport};
+use shared::sync::{self, NoObserver, RunReport};
 use shared::synthetic::{Expected, Tenant, TenantConfig};
 use shared::verify;
 use std::collections::BTreeSet;
@@ -55,9 +57,19 @@ pub fn sync_cfg(f: &FakeApiHandle) -> SyncConfig {
     SyncConfig { backfill_start: Some(shared::time::Timestamp(start)), ..SyncConfig::default() }
 }
 
+/// A local runtime over `store` that uses `client` for every job.
+pub fn local_runtime(client: ApiClient, store: &Path, cfg: SyncConfig, fp: FailPoints) -> Runtime {
+    let mut rt = Runtime::local_with_client(store, client, cfg, 1).expect("runtime");
+    rt.failpoints = fp;
+    rt
+}
+
+/// One `sync` as the CLI runs it (scheduler + workers over the local adapters), one attempt per job.
 pub async fn run_sync(client: ApiClient, store: &Path, cfg: SyncConfig, fp: FailPoints) -> RunReport {
-    let ctx = sync::local_context(client, store, cfg, fp).expect("context");
-    sync::run(ctx, RunOptions { max_job_attempts: 1, ..RunOptions::default() }, Arc::new(NoProgress)).await
+    let rt = local_runtime(client, store, cfg, fp);
+    let opts =
+        DriveOptions { workers: 4, max_receives: 1, max_wall: Duration::from_secs(300), ..DriveOptions::default() };
+    sync::run_local(rt, opts, Arc::new(NoObserver)).await.expect("run")
 }
 
 /// Asserts every table holds every source record exactly once (chats: every chat, each version once).
@@ -100,6 +112,17 @@ pub async fn assert_exactly_once(store: &Path, e: &Expected) {
     let projects = verify::read_table(&sink, Table::Projects).await.unwrap();
     let pids: BTreeSet<String> = projects.iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect();
     assert_eq!(&pids, &e.projects, "project ids");
+    assert_verified(store).await;
+}
+
+/// `compliance-lake verify` over the store: every object matches its manifest, every chain unbroken.
+pub async fn assert_verified(store: &Path) -> verify::VerifyReport {
+    let sink = LocalObjectSink::new(store).unwrap();
+    let state = shared::store::LocalStateStore::new(store).unwrap();
+    let r = verify::verify_lake(&sink, Some(&state)).await.unwrap();
+    assert!(r.ok(), "verify: {:#?}", &r.problems[..r.problems.len().min(10)]);
+    assert!(r.manifests > 0 && r.objects > 0, "something was verified: {r:?}");
+    r
 }
 
 fn first(v: &[String]) -> Vec<&String> {

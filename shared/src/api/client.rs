@@ -50,9 +50,35 @@ pub struct CallStats {
     pub retries: AtomicU64,
     pub rate_limited: AtomicU64,
     pub bytes: AtomicU64,
+    /// Successful requests since the last [`CallStats::take_log`]: the evidence a manifest keeps.
+    pub log: std::sync::Mutex<Vec<RequestRecord>>,
+}
+
+/// One successful request, as a manifest records it (never the key, never a body).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RequestRecord {
+    pub endpoint: String,
+    pub query: Vec<(String, String)>,
+    pub request_id: Option<String>,
+    pub at: String,
 }
 
 impl CallStats {
+    pub fn record(&self, endpoint: &str, query: &[(String, String)], request_id: Option<&str>) {
+        let r = RequestRecord {
+            endpoint: endpoint.to_string(),
+            query: query.to_vec(),
+            request_id: request_id.map(str::to_string),
+            at: crate::time::Timestamp::now().to_rfc3339(),
+        };
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+    }
+
+    /// The requests recorded since the last call, oldest first.
+    pub fn take_log(&self) -> Vec<RequestRecord> {
+        std::mem::take(&mut *self.log.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     pub fn snapshot(&self) -> (u64, u64, u64, u64) {
         (
             self.requests.load(Ordering::Relaxed),
@@ -142,7 +168,10 @@ impl ApiClient {
         stats: &CallStats,
     ) -> Result<JsonResponse, ApiError> {
         match self.execute(path, query, stats, true).await? {
-            Body::Json(body, request_id) => Ok(JsonResponse { body, request_id }),
+            Body::Json(body, request_id) => {
+                stats.record(path, query, request_id.as_deref());
+                Ok(JsonResponse { body, request_id })
+            }
             Body::Bytes(b) => {
                 Err(ApiError::Malformed { path: path.into(), reason: "expected JSON".into(), request_id: b.request_id })
             }
@@ -152,7 +181,10 @@ impl ApiClient {
     /// Downloads a file body (files content endpoint), with its describing headers.
     pub async fn get_bytes(&self, path: &str, stats: &CallStats) -> Result<BytesResponse, ApiError> {
         match self.execute(path, &[], stats, false).await? {
-            Body::Bytes(b) => Ok(b),
+            Body::Bytes(b) => {
+                stats.record(path, &[], b.request_id.as_deref());
+                Ok(b)
+            }
             Body::Json(..) => {
                 Err(ApiError::Malformed { path: path.into(), reason: "expected bytes".into(), request_id: None })
             }

@@ -162,7 +162,13 @@ pub async fn build(
         failpoints: FailPoints::from_env().map_err(BuildError::Missing)?,
         deadline_margin: Duration::from_secs(20),
         retry_base: Duration::from_secs(1),
-        emit_metrics: std::env::var("AWS_LAMBDA_FUNCTION_NAME").is_ok(),
+        observer: if std::env::var("AWS_LAMBDA_FUNCTION_NAME").is_ok() {
+            std::sync::Arc::new(crate::sync::EmfObserver)
+        } else {
+            std::sync::Arc::new(crate::sync::NoObserver)
+        },
+        lease_grace: std::time::Duration::from_secs(30),
+        fixed_client: None,
     };
     Ok(AwsRuntime { runtime, clients, aws, synthetic })
 }

@@ -174,6 +174,31 @@ impl ObjectSink for S3ObjectSink {
         Ok(())
     }
 
+    async fn copy(&self, from: &str, to: &str) -> Result<(), StoreError> {
+        let src = self.checked_key(from)?;
+        let dst = self.checked_key(to)?;
+        // CopySource is `bucket/key`, URL-encoded; our keys are [A-Za-z0-9._=/-] only.
+        let mut req =
+            self.client.copy_object().bucket(&self.bucket).key(&dst).copy_source(format!("{}/{}", self.bucket, src));
+        req = match &self.encryption {
+            Encryption::Aes256 => req.server_side_encryption(ServerSideEncryption::Aes256),
+            Encryption::Kms { key_id } => {
+                req.server_side_encryption(ServerSideEncryption::AwsKms).set_ssekms_key_id(key_id.clone())
+            }
+        };
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let missing = e.as_service_error().is_some_and(|s| s.code() == Some("NoSuchKey"))
+                    || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
+                if missing {
+                    return Err(StoreError::Missing { key: from.to_string() });
+                }
+                Err(store_backend("CopyObject", &self.where_(&src), &e))
+            }
+        }
+    }
+
     fn describe(&self) -> String {
         if self.prefix.is_empty() {
             format!("s3://{}", self.bucket)

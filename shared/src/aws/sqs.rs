@@ -89,7 +89,8 @@ impl SqsWorkQueue {
         out
     }
 
-    async fn send_batch(&self, batch: Vec<String>) -> Result<(), StoreError> {
+    async fn send_batch(&self, batch: Vec<String>, delay: Duration) -> Result<(), StoreError> {
+        let delay_s = delay.as_secs().min(900) as i32;
         // (entry id, body) still to send.
         let mut pending: Vec<(String, String)> =
             batch.into_iter().enumerate().map(|(i, b)| (format!("m{i}"), b)).collect();
@@ -100,7 +101,13 @@ impl SqsWorkQueue {
             }
             let entries = pending
                 .iter()
-                .map(|(id, body)| SendMessageBatchRequestEntry::builder().id(id).message_body(body).build())
+                .map(|(id, body)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(id)
+                        .message_body(body)
+                        .set_delay_seconds((delay_s > 0).then_some(delay_s))
+                        .build()
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| StoreError::Backend(format!("SendMessageBatch {}: {e}", self.queue_url)))?;
             let out = match self
@@ -149,8 +156,12 @@ impl SqsWorkQueue {
 #[async_trait]
 impl WorkQueue for SqsWorkQueue {
     async fn send(&self, bodies: Vec<String>) -> Result<(), StoreError> {
+        self.send_delayed(bodies, Duration::ZERO).await
+    }
+
+    async fn send_delayed(&self, bodies: Vec<String>, delay: Duration) -> Result<(), StoreError> {
         for batch in Self::chunks(bodies) {
-            self.send_batch(batch).await?;
+            self.send_batch(batch, delay).await?;
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use super::scheduler::{schedule, ScheduleOutcome};
 use super::worker::{work, Delivery, Outcome};
 use super::{HandlerError, Runtime};
 use crate::time::Timestamp;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +15,9 @@ pub struct DriveReport {
     pub schedule: Option<ScheduleOutcome>,
     pub outcomes: Vec<(String, Outcome)>,
     pub records: u64,
+    /// Deliveries of this run that ended without success: terminal failures, dead letters, and
+    /// retryable failures still outstanding when the run gave up.
+    pub unresolved: Vec<(String, Outcome)>,
 }
 
 impl DriveReport {
@@ -30,6 +33,11 @@ pub struct DriveOptions {
     pub batch_size: usize,
     /// Give up draining after this long.
     pub max_wall: Duration,
+    /// Kill an invocation at its deadline as Lambda does: its future is dropped, nothing after it
+    /// runs (no ack, no lease release); the queue redelivers the message after its visibility timeout.
+    pub hard_kill: bool,
+    /// Receives after which a message counts as dead-lettered (the queue's redrive setting).
+    pub max_receives: u32,
 }
 
 impl Default for DriveOptions {
@@ -39,28 +47,38 @@ impl Default for DriveOptions {
             invocation: Duration::from_secs(900),
             batch_size: 1,
             max_wall: Duration::from_secs(3600),
+            hard_kill: false,
+            max_receives: 3,
         }
     }
 }
 
+/// Runs one scheduled run to its end: it is over when every job *this run* enqueued has ended
+/// (done, stopped, dropped as a duplicate, failed terminally or dead-lettered). Messages of other
+/// runs that this driver happens to receive are worked too, but never waited for: a killed earlier
+/// run's invisible messages cannot hold this one up.
 pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) -> Result<DriveReport, HandlerError> {
     let sched = schedule(&rt, schedule_time, Some(tokio::time::Instant::now() + opts.invocation)).await?;
     let mut report = DriveReport { schedule: Some(sched), ..Default::default() };
-    if !matches!(report.schedule, Some(ScheduleOutcome::Enqueued { .. })) {
-        return Ok(report);
-    }
+    let (run_id, jobs) = match &report.schedule {
+        Some(ScheduleOutcome::Enqueued { run_id, jobs, .. }) => (run_id.clone(), *jobs as i64),
+        _ => return Ok(report),
+    };
+    let outstanding = Arc::new(AtomicI64::new(jobs));
     let outcomes = Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    let unresolved = Arc::new(tokio::sync::Mutex::new(Vec::new()));
     let records = Arc::new(AtomicU64::new(0));
     let stop_at = tokio::time::Instant::now() + opts.max_wall;
     let mut set = tokio::task::JoinSet::new();
     for w in 0..opts.workers.max(1) {
-        let (rt, outcomes, records) = (rt.clone(), outcomes.clone(), records.clone());
+        let (rt, outcomes, unresolved, records, outstanding) =
+            (rt.clone(), outcomes.clone(), unresolved.clone(), records.clone(), outstanding.clone());
+        let run_id = run_id.clone();
         let batch_size = opts.batch_size.max(1);
-        let invocation = opts.invocation;
+        let (invocation, hard_kill, max_receives) = (opts.invocation, opts.hard_kill, opts.max_receives);
         set.spawn(async move {
-            let mut empty = 0;
             let mut n = 0u64;
-            while tokio::time::Instant::now() < stop_at {
+            while tokio::time::Instant::now() < stop_at && outstanding.load(Ordering::SeqCst) > 0 {
                 let msgs = match rt.queue.receive(batch_size).await {
                     Ok(m) => m,
                     Err(e) => {
@@ -70,17 +88,11 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
                     }
                 };
                 if msgs.is_empty() {
-                    empty += 1;
-                    let depth = rt.queue.depth().await.unwrap_or(None);
-                    if depth == Some(0) || empty > 50 {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(25)).await;
                     continue;
                 }
-                empty = 0;
                 n += 1;
-                let owner = format!("driver-w{w}-{n}");
+                let owner = format!("driver-{}-w{w}-{n}", std::process::id());
                 let deliveries: Vec<Delivery> = msgs
                     .iter()
                     .map(|m| Delivery {
@@ -89,15 +101,52 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
                         receive_count: m.receive_count,
                     })
                     .collect();
-                let res = work(&rt, deliveries, Some(tokio::time::Instant::now() + invocation), &owner).await;
-                for (id, o) in res {
+                let deadline = tokio::time::Instant::now() + invocation;
+                let call = work(&rt, deliveries.clone(), Some(deadline), &owner);
+                let res = if hard_kill {
+                    match tokio::time::timeout_at(deadline, call).await {
+                        Ok(r) => r,
+                        Err(_) => {
+                            tracing::warn!(worker = w, "invocation killed at its deadline (hard kill)");
+                            continue;
+                        }
+                    }
+                } else {
+                    call.await
+                };
+                for ((id, o), d) in res.into_iter().zip(deliveries) {
+                    let ours = serde_json::from_str::<super::JobMessage>(&d.body).is_ok_and(|m| m.run_id == run_id)
+                        || serde_json::from_str::<super::JobMessage>(&d.body).is_err();
                     if let Outcome::Done { records: r } = o {
                         records.fetch_add(r, Ordering::Relaxed);
                     }
-                    let ack = !o.is_failure();
-                    let r = if ack { rt.queue.ack(&id).await } else { rt.queue.release(&id).await };
+                    // Typed outcomes decide: success is acked; a retryable failure is released
+                    // (redelivered until the redrive limit); a terminal one is dead-lettered at once.
+                    enum Next {
+                        Ack,
+                        Release,
+                        DeadLetter,
+                    }
+                    let (next, ended) = match &o {
+                        Outcome::Done { .. } | Outcome::Stopped(_) | Outcome::Duplicate => (Next::Ack, true),
+                        // replaced by the continuation / the deferred copy it enqueued
+                        Outcome::Continued | Outcome::Deferred => (Next::Ack, false),
+                        Outcome::Failed { retryable: false, .. } => (Next::DeadLetter, true),
+                        Outcome::Failed { retryable: true, .. } => (Next::Release, d.receive_count >= max_receives),
+                    };
+                    if ended && o.is_failure() && ours {
+                        unresolved.lock().await.push((id.clone(), o.clone()));
+                    }
+                    let r = match next {
+                        Next::Ack => rt.queue.ack(&id).await,
+                        Next::Release => rt.queue.release(&id).await,
+                        Next::DeadLetter => rt.queue.dead_letter(&id).await,
+                    };
                     if let Err(e) = r {
                         tracing::warn!(error = %e, "ack/release failed");
+                    }
+                    if ended && ours {
+                        outstanding.fetch_sub(1, Ordering::SeqCst);
                     }
                     outcomes.lock().await.push((id, o));
                 }
@@ -106,6 +155,18 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
     }
     while set.join_next().await.is_some() {}
     report.outcomes = std::mem::take(&mut *outcomes.lock().await);
+    report.unresolved = std::mem::take(&mut *unresolved.lock().await);
+    let left = outstanding.load(Ordering::SeqCst);
+    if left > 0 {
+        tracing::error!(jobs = left, "gave up waiting for this run's jobs (max wall time)");
+        report.unresolved.push((
+            "(run)".into(),
+            Outcome::Failed {
+                error: format!("{left} job(s) of this run did not finish within the run's time limit"),
+                retryable: true,
+            },
+        ));
+    }
     report.records = records.load(Ordering::Relaxed);
     Ok(report)
 }

@@ -29,6 +29,9 @@ pub struct JobMessage {
     /// How many times this job was continued after a deadline.
     #[serde(default)]
     pub continuation: u32,
+    /// How many times this delivery was put back because another worker held the job's lease.
+    #[serde(default)]
+    pub deferrals: u32,
 }
 
 /// HTTP settings of the API client (the key comes from the [`KeySource`] on each use).
@@ -70,8 +73,14 @@ pub struct Runtime {
     /// Stop starting new segments this long before the invocation deadline.
     pub deadline_margin: Duration,
     pub retry_base: Duration,
-    /// Print CloudWatch EMF metric lines (in Lambda, where the log agent turns them into metrics).
-    pub emit_metrics: bool,
+    /// Hears every job start and end: progress bars and the summary (CLI), EMF metrics (Lambda).
+    pub observer: Arc<dyn crate::sync::Observer>,
+    /// A job's lease outlives its invocation deadline by this much (a killed worker's job is free
+    /// again after it).
+    pub lease_grace: Duration,
+    /// Use this client for every job instead of building one from [`Runtime::keys`] (the CLI and
+    /// tests, which hold one client with one budget).
+    pub fixed_client: Option<ApiClient>,
 }
 
 /// The Lambda context's deadline (ms since the epoch) as a monotonic instant.
@@ -95,6 +104,9 @@ pub enum HandlerError {
 impl Runtime {
     /// A client for the current key, or `None` when the key is revoked or missing.
     pub async fn client(&self) -> Result<Option<ApiClient>, HandlerError> {
+        if let Some(c) = &self.fixed_client {
+            return Ok(Some(c.clone()));
+        }
         let Some(key): Option<ApiKey> = self.keys.current().await? else { return Ok(None) };
         let mut cfg = ClientConfig::new(self.api.base_url.clone(), key);
         cfg.anthropic_version = self.api.anthropic_version.clone();
@@ -105,6 +117,7 @@ impl Runtime {
         Ok(Some(ApiClient::new(cfg, self.budget.clone())?))
     }
 
+    /// The same runtime with the API client built from an explicit client (CLI: one client, one budget).
     pub fn context(&self, client: ApiClient, run_id: &str, deadline: Option<tokio::time::Instant>) -> JobContext {
         JobContext {
             client,
@@ -135,7 +148,7 @@ impl Runtime {
             sink: Arc::new(crate::store::LocalObjectSink::new(store)?),
             state: Arc::new(crate::store::LocalStateStore::new(store)?),
             queue: Arc::new(crate::store::LocalQueue::new(max_receives)),
-            leases: Arc::new(crate::store::LocalLeases::default()),
+            leases: Arc::new(crate::store::FileLeases::new(store)?),
             budget,
             keys: Arc::new(crate::keys::StaticKey(key)),
             api,
@@ -145,7 +158,24 @@ impl Runtime {
             failpoints: FailPoints::none(),
             deadline_margin: Duration::from_secs(0),
             retry_base: Duration::from_secs(1),
-            emit_metrics: false,
+            observer: Arc::new(crate::sync::NoObserver),
+            lease_grace: Duration::from_secs(30),
+            fixed_client: None,
         })
+    }
+
+    /// [`Runtime::local`] around a client the caller built (its key, budget and retry policy).
+    pub fn local_with_client(
+        store: &std::path::Path,
+        client: ApiClient,
+        cfg: SyncConfig,
+        max_receives: u32,
+    ) -> Result<Self, crate::store::StoreError> {
+        let api = ApiSettings { base_url: client.config().base_url.clone(), ..ApiSettings::default() };
+        let key = client.config().api_key.clone();
+        let budget = client.budget().clone();
+        let mut rt = Self::local(store, key, api, cfg, budget, max_receives)?;
+        rt.fixed_client = Some(client);
+        Ok(rt)
     }
 }

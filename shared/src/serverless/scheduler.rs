@@ -7,8 +7,10 @@ use crate::keys::{self, KeyStatus};
 use crate::store::StoreError;
 use crate::streams::{run_job, Job, JobStats};
 use crate::sync::plan_jobs;
+use crate::sync::JobResult;
 use crate::time::Timestamp;
 use serde_json::json;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ScheduleOutcome {
@@ -29,7 +31,7 @@ pub enum ScheduleOutcome {
 
 /// Run id of a schedule time: the same event always maps to the same run.
 pub fn run_id_for(t: Timestamp) -> String {
-    format!("sched-{}", t.0.format("%Y%m%dT%H%M%SZ"))
+    format!("sched-{}", t.0.format("%Y%m%dT%H%M%S%3fZ"))
 }
 
 pub async fn schedule(
@@ -71,13 +73,27 @@ pub async fn schedule(
     };
     let ctx = rt.context(client, &run_id, deadline);
     let mut orgs = Vec::new();
+    let mut orgs_failed = None;
     if rt.streams.has("organizations") || rt.streams.has("users") {
-        let stats = JobStats::default();
-        let res = run_job(&ctx, &Job::Organizations, &stats).await;
-        if rt.emit_metrics {
-            crate::observability::emit_job_metrics(Job::Organizations.stream(), &stats, res.is_ok());
+        let stats = Arc::new(JobStats::default());
+        let key = Job::organizations().key(&rt.cfg);
+        rt.observer.started(&Job::organizations(), &key, stats.clone());
+        let t0 = std::time::Instant::now();
+        let res = run_job(&ctx, &Job::organizations(), &stats).await;
+        let result = match &res {
+            Ok(_) => JobResult::Done,
+            Err(e) => JobResult::Failed { error: e.to_string(), retryable: e.is_retryable() },
+        };
+        rt.observer.finished(&Job::organizations(), &key, &stats, &result, t0.elapsed());
+        match res {
+            Ok(out) => orgs = out.org_uuids,
+            // The other streams do not depend on the organization list (an activities-only key
+            // still syncs activities): fan them out and report the failure.
+            Err(e) => {
+                tracing::error!(error = %e, "organizations failed; per-organization jobs are not planned this run");
+                orgs_failed = Some(e);
+            }
         }
-        orgs = res?.org_uuids;
     }
     let jobs = plan_jobs(&orgs, &rt.cfg.org_ids, &rt.streams);
     let bodies: Vec<String> = jobs
@@ -88,6 +104,7 @@ pub async fn schedule(
                 run_id: run_id.clone(),
                 schedule_time,
                 continuation: 0,
+                deferrals: 0,
             })
         })
         .collect::<Result<_, _>>()
@@ -101,6 +118,6 @@ pub async fn schedule(
             &json!({"status": "enqueued", "jobs": n, "organizations": orgs.len(), "at": Timestamp::now()}),
         )
         .await?;
-    tracing::info!(%run_id, jobs = n, organizations = orgs.len(), "fan-out enqueued");
+    tracing::info!(%run_id, jobs = n, organizations = orgs.len(), organizations_failed = orgs_failed.is_some(), "fan-out enqueued");
     Ok(ScheduleOutcome::Enqueued { run_id, jobs: n, organizations: orgs.len() })
 }

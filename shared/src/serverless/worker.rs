@@ -6,9 +6,11 @@
 use super::{JobMessage, Runtime};
 use crate::keys;
 use crate::streams::{run_job, JobStats, SyncError};
+use crate::sync::JobResult;
 use crate::time::Timestamp;
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One delivered message.
@@ -28,6 +30,9 @@ pub enum Outcome {
     Continued,
     /// Another worker holds this job; this duplicate delivery is dropped.
     Duplicate,
+    /// Another worker holds this job's lease: the delivery was put back with a delay (the holder
+    /// may be a killed invocation whose lease is about to expire).
+    Deferred,
     Stopped(String),
     Failed {
         error: String,
@@ -53,11 +58,7 @@ pub async fn work(
         let outcome = match AssertUnwindSafe(work_one(rt, &d, deadline, owner)).catch_unwind().await {
             Ok(o) => o,
             Err(panic) => {
-                let msg = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "panic".into());
+                let msg = panic_message(panic);
                 tracing::error!(message_id = %d.message_id, panic = %msg, "job panicked; only its message fails");
                 Outcome::Failed { error: format!("panic: {msg}"), retryable: true }
             }
@@ -66,6 +67,17 @@ pub async fn work(
     }
     out
 }
+
+fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".into())
+}
+
+/// How often a delivery is put back while another worker holds its job, before it is dropped.
+pub const MAX_DEFERRALS: u32 = 5;
 
 async fn work_one(rt: &Runtime, d: &Delivery, deadline: Option<tokio::time::Instant>, owner: &str) -> Outcome {
     let msg: JobMessage = match serde_json::from_str(&d.body) {
@@ -76,22 +88,45 @@ async fn work_one(rt: &Runtime, d: &Delivery, deadline: Option<tokio::time::Inst
     let span = tracing::info_span!("job", run_id = %msg.run_id, stream = msg.job.stream(), job = %key, message_id = %d.message_id, receive_count = d.receive_count);
     let _g = span.enter();
     let ttl = deadline
-        .map(|dl| dl.saturating_duration_since(tokio::time::Instant::now()) + Duration::from_secs(30))
+        .map(|dl| dl.saturating_duration_since(tokio::time::Instant::now()) + rt.lease_grace)
         .unwrap_or(Duration::from_secs(900));
     match rt.leases.acquire(&key, owner, ttl).await {
         Ok(true) => {}
-        Ok(false) => {
-            tracing::info!("job already running elsewhere; duplicate delivery dropped");
+        Ok(false) if msg.deferrals >= MAX_DEFERRALS => {
+            tracing::info!("job still running elsewhere after {} deferrals; duplicate delivery dropped", msg.deferrals);
             return Outcome::Duplicate;
+        }
+        Ok(false) => {
+            // Put it back rather than drop it: the holder may be dead (its lease then expires).
+            let next = JobMessage { deferrals: msg.deferrals + 1, ..msg.clone() };
+            let delay = rt.lease_grace.min(Duration::from_secs(900));
+            return match serde_json::to_string(&next) {
+                Ok(body) => match rt.queue.send_delayed(vec![body], delay).await {
+                    Ok(()) => {
+                        tracing::info!(delay_s = delay.as_secs(), "job held by another worker; delivery deferred");
+                        Outcome::Deferred
+                    }
+                    Err(e) => Outcome::Failed { error: format!("deferral not enqueued: {e}"), retryable: true },
+                },
+                Err(e) => Outcome::Failed { error: e.to_string(), retryable: false },
+            };
         }
         Err(e) => return Outcome::Failed { error: e.to_string(), retryable: true },
     }
-    let (outcome, continuation) = run(rt, &msg, deadline).await;
+    // A panic inside the job must still release the lease, or its redelivery would wait for expiry.
+    let (outcome, continuation) = match AssertUnwindSafe(run(rt, &msg, &key, deadline)).catch_unwind().await {
+        Ok(r) => r,
+        Err(panic) => {
+            let m = panic_message(panic);
+            tracing::error!(panic = %m, "job panicked; only its message fails");
+            (Outcome::Failed { error: format!("panic: {m}"), retryable: true }, None)
+        }
+    };
     if let Err(e) = rt.leases.release(&key, owner).await {
         tracing::warn!(error = %e, "lease release failed; it expires by itself");
     }
     // The continuation goes out only after the lease is released: a worker receiving it while we
-    // still held the lease would take it for a duplicate and drop it.
+    // still held the lease would take it for a duplicate.
     let Some(next) = continuation else { return outcome };
     match serde_json::to_string(&next) {
         Ok(body) => match rt.queue.send(vec![body]).await {
@@ -110,7 +145,12 @@ async fn work_one(rt: &Runtime, d: &Delivery, deadline: Option<tokio::time::Inst
 }
 
 /// Runs the job; returns its outcome and, after a deadline, the continuation to enqueue.
-async fn run(rt: &Runtime, msg: &JobMessage, deadline: Option<tokio::time::Instant>) -> (Outcome, Option<JobMessage>) {
+async fn run(
+    rt: &Runtime,
+    msg: &JobMessage,
+    key: &str,
+    deadline: Option<tokio::time::Instant>,
+) -> (Outcome, Option<JobMessage>) {
     let client = match rt.client().await {
         Ok(Some(c)) => c,
         Ok(None) => return (Outcome::Stopped("no Compliance Access Key (revoked or missing)".into()), None),
@@ -118,22 +158,24 @@ async fn run(rt: &Runtime, msg: &JobMessage, deadline: Option<tokio::time::Insta
     };
     let mut continuation = None;
     let ctx = rt.context(client, &msg.run_id, deadline);
-    let stats = JobStats::default();
+    let stats = Arc::new(JobStats::default());
+    rt.observer.started(&msg.job, key, stats.clone());
+    let t0 = std::time::Instant::now();
     let res = run_job(&ctx, &msg.job, &stats).await;
-    if rt.emit_metrics {
-        // a deadline continuation is progress, not a failure
-        let ok = matches!(res, Ok(_) | Err(SyncError::Deadline));
-        crate::observability::emit_job_metrics(msg.job.stream(), &stats, ok);
-    }
     let (req, _, rl, _) = stats.calls.snapshot();
-    let outcome = match res {
-        Ok(_) => Outcome::Done { records: stats.total_records() },
+    let (outcome, result) = match res {
+        Ok(_) => (Outcome::Done { records: stats.total_records() }, JobResult::Done),
         Err(SyncError::Deadline) => {
-            continuation = Some(JobMessage { continuation: msg.continuation + 1, ..msg.clone() });
-            Outcome::Continued
+            continuation = Some(JobMessage { continuation: msg.continuation + 1, deferrals: 0, ..msg.clone() });
+            (Outcome::Continued, JobResult::Continued)
         }
-        Err(e) => Outcome::Failed { error: e.to_string(), retryable: e.is_retryable() },
+        Err(e) => {
+            let (error, retryable) = (e.to_string(), e.is_retryable());
+            tracing::error!(%error, retryable, "job failed; its checkpoint did not move past committed data");
+            (Outcome::Failed { error: error.clone(), retryable }, JobResult::Failed { error, retryable })
+        }
     };
+    rt.observer.finished(&msg.job, key, &stats, &result, t0.elapsed());
     // Key monitoring: last success / last error and use, best effort.
     let err = match &outcome {
         Outcome::Failed { error, .. } => Some(error.clone()),

@@ -1,5 +1,5 @@
-//! Object naming. Names are deterministic from (table, partition date, job, batch, part) so a
-//! retried batch overwrites its own objects instead of adding copies.
+//! Tables and names. Final object keys are fixed by a segment's manifest
+//! ([`crate::streams::segment::final_key`]): `(table, dt, job, epoch, seq, part)`.
 
 use std::fmt;
 
@@ -54,33 +54,4 @@ impl fmt::Display for Table {
 /// Makes a job key safe as part of an object name: `users/9101…` → `users-9101…`.
 pub fn slug(job: &str) -> String {
     job.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect()
-}
-
-/// The prefix shared by every part of one batch of one job in one table.
-pub fn batch_prefix(table: Table, dt: &str, job: &str, batch: &str) -> String {
-    format!("{}/dt={}/{}-{}-", table.as_str(), dt, slug(job), batch)
-}
-
-/// `<table>/dt=<dt>/<job>-<batch>-<part>.ndjson.gz`
-pub fn object_key(table: Table, dt: &str, job: &str, batch: &str, part: u32) -> String {
-    format!("{}{:05}.ndjson.gz", batch_prefix(table, dt, job, batch), part)
-}
-
-/// The part number of a key made by [`object_key`].
-pub fn part_of(key: &str) -> Option<u32> {
-    let stem = key.strip_suffix(".ndjson.gz")?;
-    stem.rsplit('-').next()?.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_deterministic_and_parse_back() {
-        let k = object_key(Table::Users, "2026-11-23", "users/91012d09-e48b", "b1a2", 3);
-        assert_eq!(k, "users/dt=2026-11-23/users-91012d09-e48b-b1a2-00003.ndjson.gz");
-        assert_eq!(part_of(&k), Some(3));
-        assert!(k.starts_with(&batch_prefix(Table::Users, "2026-11-23", "users/91012d09-e48b", "b1a2")));
-    }
 }

@@ -9,8 +9,8 @@ pub mod local;
 pub mod ndjson;
 pub mod queue;
 
-pub use layout::{object_key, Table};
-pub use lease::{Leases, LocalLeases};
+pub use layout::Table;
+pub use lease::{FileLeases, Leases, LocalLeases, LockError, StoreLock};
 pub use local::{LocalObjectSink, LocalStateStore};
 pub use queue::{LocalQueue, QueueMessage, WorkQueue};
 
@@ -32,6 +32,10 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
     #[error("storage backend error: {0}")]
     Backend(String),
+    #[error("object {key} is missing")]
+    Missing { key: String },
+    #[error("state {key} is too large to store ({bytes} bytes, limit {limit}); this stream needs operator attention (see README: state size)")]
+    TooLarge { key: String, bytes: usize, limit: usize },
 }
 
 impl StoreError {
@@ -52,6 +56,13 @@ pub trait ObjectSink: Send + Sync {
     /// Keys starting with `prefix`, sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Copies `from` to `to` (atomic on `to`, overwriting). Backends with a server-side copy override it.
+    async fn copy(&self, from: &str, to: &str) -> Result<(), StoreError> {
+        match self.get(from).await? {
+            Some(b) => self.put(to, b).await,
+            None => Err(StoreError::Missing { key: from.to_string() }),
+        }
+    }
     /// Human description for summaries, e.g. the directory or `s3://bucket/prefix`.
     fn describe(&self) -> String;
 }

@@ -10,14 +10,14 @@
 //! filters are applied client-side on the org-wide walk; `organization_ids[]` is sent to the API.
 
 use super::dlp::{self, DlpContext, Source};
-use super::segment::Segment;
-use super::{enrich, str_field, ts_field, Ingest, JobContext, JobStats, StreamSpec, SyncError};
-use crate::api::{paths, ApiError, Family, Paginator};
+use super::walk::{children, ItemCtx, Listing, Prefetched, Stream, WalkEnd};
+use super::{
+    enrich, str_field, ts_field, Filter, Ingest, Job, JobContext, JobStats, Scope, StreamSpec, SyncError, SyncMode,
+};
+use crate::api::{paths, Family};
 use crate::dlp::SourceKind;
 use crate::store::Table;
 use crate::time::Timestamp;
-use futures::future::BoxFuture;
-use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -25,20 +25,33 @@ use std::collections::BTreeMap;
 pub const SPEC: StreamSpec = StreamSpec {
     name: "chats",
     endpoint: paths::CHATS,
+    family: Family::Cursor { items: "data" },
+    mode: SyncMode::IncrementalUpdated,
+    scope: Scope::Tenant,
+    identity: "chats: id + updated_at; chat_messages: id",
     tables: &[Table::Chats, Table::ChatMessages, Table::DlpFindings],
-    family: "cursor (after_id / last_id / has_more)",
-    order: "updated_at ascending (order_by=updated_at), ties by id",
-    sync: "incremental by listing cursor; messages incremental per chat",
-    checkpoint: "listing cursor + per-chat message marks",
+    context: &["chat_id", "chat_name", "chat_user", "organization_id", "organization_uuid", "project_id"],
+    dlp: &[SourceKind::ChatMessage, SourceKind::ChatFile],
+    filters: &[Filter::OrgIds, Filter::UserIds, Filter::ProjectIds],
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
     /// Lower bound of the first walk (`updated_at.gte`), kept so every request of the walk is the same query.
     pub since: Timestamp,
+    /// The listing's `last_id` after the last complete walk: the next walk's `after_id`.
     pub cursor: Option<String>,
+    /// Highest `updated_at` listed: where a walk restarts when the API rejects the stored cursor.
+    #[serde(default)]
+    pub listed_max: Option<Timestamp>,
     #[serde(default)]
     pub marks: BTreeMap<String, Mark>,
+}
+
+impl Default for Checkpoint {
+    fn default() -> Self {
+        Checkpoint { since: Timestamp::now(), cursor: None, listed_max: None, marks: BTreeMap::new() }
+    }
 }
 
 /// How far the messages of one chat have been written.
@@ -50,6 +63,9 @@ pub struct Mark {
     #[serde(default)]
     pub last_ids: Vec<String>,
     pub count: u64,
+    /// `updated_at` of the chat row last written: the same version is never written twice.
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 impl Mark {
@@ -85,49 +101,22 @@ pub fn wanted(chat: &Value, user_ids: &[String], project_ids: &[String]) -> bool
     user_ok && project_ok
 }
 
-struct Fetched {
-    messages: Vec<Value>,
-    mark: Mark,
-    request_id: Option<String>,
-    gone: bool,
-}
+type Fetched = Result<(Vec<Value>, Mark, Option<String>), SyncError>;
 
-async fn fetch_new_messages(
-    ctx: &JobContext,
-    stats: &JobStats,
-    chat_id: &str,
-    mark: Mark,
-) -> Result<Fetched, SyncError> {
+/// The new messages of one chat (beyond its mark), the advanced mark, and the last request id.
+async fn fetch_new_messages(ctx: &JobContext, stats: &JobStats, chat_id: &str, mark: &Mark) -> Fetched {
     let path = paths::chat_messages(chat_id);
     let query = vec![("limit".to_string(), ctx.cfg.message_page_size.clamp(1, 1000).to_string())];
-    let family = Family::Cursor { items: "chat_messages" };
-    let mut pager = Paginator::new(family, path.clone(), query.clone(), mark.cursor.clone());
     let mut out = Vec::new();
     let mut next = mark.clone();
     let mut request_id = None;
-    loop {
-        let page = match pager.next_page(&ctx.client, &stats.calls).await {
-            Ok(Some(p)) => p,
-            Ok(None) => break,
-            Err(e) if e.is_invalid_cursor() && pager.pages() == 0 && pager.position().is_some() => {
-                tracing::warn!(
-                    chat_id,
-                    "stored message cursor rejected; re-reading the chat and skipping what was written"
-                );
-                pager = Paginator::new(family, path.clone(), query.clone(), None);
-                continue;
-            }
-            Err(ApiError::NotFound { message, .. }) => {
-                tracing::warn!(chat_id, %message, "chat disappeared (hard-deleted) before its messages were read");
-                return Ok(Fetched { messages: out, mark: next, request_id, gone: true });
-            }
-            Err(e) => return Err(e.into()),
-        };
-        stats.page();
-        request_id = page.request_id.clone();
-        for m in page.items {
+    let mut malformed = false;
+    let (position, _end) =
+        children(ctx, stats, Family::Cursor { items: "chat_messages" }, &path, query, mark.cursor.clone(), |m, rid| {
+            request_id = rid.map(str::to_string);
             let Some(id) = str_field(&m, "id").map(str::to_string) else {
-                return Err(ApiError::Malformed { path, reason: "message without id".into(), request_id }.into());
+                malformed = true;
+                return Ok(());
             };
             let at = ts_field(&m, "created_at");
             if next.is_new(&id, at) {
@@ -136,12 +125,16 @@ async fn fetch_new_messages(
             } else {
                 stats.skipped_duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-        }
-        if pager.position().is_some() {
-            next.cursor = pager.position().map(str::to_string);
-        }
+            Ok(())
+        })
+        .await?;
+    if malformed {
+        return Err(crate::api::ApiError::Malformed { path, reason: "message without id".into(), request_id }.into());
     }
-    Ok(Fetched { messages: out, mark: next, request_id, gone: false })
+    if position.is_some() {
+        next.cursor = position;
+    }
+    Ok((out, next, request_id))
 }
 
 /// DLP findings of one user message: its text blocks, then its text attachments.
@@ -189,98 +182,134 @@ async fn scan_message(
     Ok(out)
 }
 
-pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
+pub struct Chats;
+
+#[async_trait::async_trait]
+impl Stream for Chats {
+    type Checkpoint = Checkpoint;
+
+    fn spec(&self) -> &'static StreamSpec {
+        &SPEC
+    }
+
+    fn initial(&self, ctx: &JobContext) -> Checkpoint {
+        Checkpoint { since: ctx.cfg.backfill_start.unwrap_or(ctx.now), ..Checkpoint::default() }
+    }
+
+    fn listing(&self, ctx: &JobContext, _job: &Job, cp: &Checkpoint) -> Listing {
+        Listing { path: SPEC.endpoint.into(), query: listing_query(ctx, cp.since), start: cp.cursor.clone() }
+    }
+
+    /// A rejected cursor: list again from the highest `updated_at` seen; chat versions and message
+    /// marks already written are skipped, so nothing is written twice and nothing is missed.
+    fn restart(&self, cp: &mut Checkpoint, _listing: &Listing) -> Option<Listing> {
+        cp.cursor = None;
+        let from = cp.listed_max.unwrap_or(cp.since);
+        Some(Listing { path: SPEC.endpoint.into(), query: listing_query_from(&_listing.query, from), start: None })
+    }
+
+    /// Fetches the new messages of the page's changed chats concurrently (`message_concurrency`).
+    async fn prefetch(&self, ctx: &JobContext, stats: &JobStats, cp: &Checkpoint, items: &[Value]) -> Vec<Prefetched> {
+        use futures::future::BoxFuture;
+        use futures::stream::{self, StreamExt};
+        let cfg = &ctx.cfg;
+        let mut jobs: Vec<BoxFuture<'_, Prefetched>> = Vec::with_capacity(items.len());
+        for chat in items {
+            let chat_id = str_field(chat, "id").unwrap_or_default().to_string();
+            let version = str_field(chat, "updated_at").unwrap_or("").to_string();
+            let mark = cp.marks.get(&chat_id).cloned().unwrap_or_default();
+            let skip = chat_id.is_empty()
+                || !wanted(chat, &cfg.user_ids, &cfg.project_ids)
+                || mark.version.as_deref() == Some(version.as_str());
+            jobs.push(Box::pin(async move {
+                if skip {
+                    return None;
+                }
+                let r = fetch_new_messages(ctx, stats, &chat_id, &mark).await;
+                Some(Box::new(r) as Box<dyn std::any::Any + Send>)
+            }));
+        }
+        stream::iter(jobs).buffered(cfg.message_concurrency.max(1)).collect().await
+    }
+
+    async fn item(&self, w: &mut ItemCtx<'_, '_>, cp: &mut Checkpoint, chat: Value) -> Result<(), SyncError> {
+        let cfg = &w.ctx.cfg;
+        let chat_id = str_field(&chat, "id").unwrap_or_default().to_string();
+        if let Some(at) = ts_field(&chat, "updated_at") {
+            if cp.listed_max.is_none_or(|m| at > m) {
+                cp.listed_max = Some(at);
+            }
+        }
+        if !wanted(&chat, &cfg.user_ids, &cfg.project_ids) {
+            return Ok(());
+        }
+        let version = str_field(&chat, "updated_at").unwrap_or("").to_string();
+        let mark = cp.marks.get(&chat_id).cloned().unwrap_or_default();
+        if mark.version.as_deref() == Some(version.as_str()) {
+            w.stats.skipped_duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Ok(());
+        }
+        let fetched = match w.prefetched.take().and_then(|b| b.downcast::<Fetched>().ok()) {
+            Some(r) => *r,
+            None => fetch_new_messages(w.ctx, w.stats, &chat_id, &mark).await,
+        };
+        let (messages, mut mark, msg_rid) = fetched?;
+        let user = chat.get("user").cloned().unwrap_or(Value::Null);
+        let chat_user = if user.is_object() {
+            json!({"id": user.get("id").cloned().unwrap_or(Value::Null), "email_address": user.get("email_address").cloned().unwrap_or(Value::Null)})
+        } else {
+            Value::Null
+        };
+        let context = [
+            ("chat_id", Value::String(chat_id.clone())),
+            ("chat_name", chat.get("name").cloned().unwrap_or(Value::Null)),
+            ("chat_user", chat_user),
+            ("organization_id", chat.get("organization_id").cloned().unwrap_or(Value::Null)),
+            ("organization_uuid", chat.get("organization_uuid").cloned().unwrap_or(Value::Null)),
+            ("project_id", chat.get("project_id").cloned().unwrap_or(Value::Null)),
+        ];
+        let msg_path = paths::chat_messages(&chat_id);
+        let msg_ingest = Ingest::new(w.ctx, "chat_messages", &msg_path, w.job_key, msg_rid.as_deref());
+        for m in messages {
+            if let Some(d) = w.ctx.dlp.as_deref() {
+                for finding in scan_message(w.ctx, w.stats, d, &m, &chat, &msg_ingest).await? {
+                    w.seg.push(Table::DlpFindings, finding);
+                }
+            }
+            w.seg.push(Table::ChatMessages, enrich(m, &context, &msg_ingest));
+        }
+        let chat_ingest = Ingest::new(w.ctx, SPEC.name, SPEC.endpoint, w.job_key, w.request_id.as_deref());
+        let row = enrich(chat, &[], &chat_ingest);
+        w.seg.push(Table::Chats, row);
+        mark.version = Some(version);
+        cp.marks.insert(chat_id, mark);
+        Ok(())
+    }
+
+    fn finish(&self, _ctx: &JobContext, cp: &mut Checkpoint, end: &WalkEnd) {
+        if end.position.is_some() {
+            cp.cursor = end.position.clone();
+        }
+    }
+}
+
+fn listing_query(ctx: &JobContext, since: Timestamp) -> Vec<(String, String)> {
     let cfg = &ctx.cfg;
-    let key = super::Job::Chats.key(cfg);
-    let (mut seg, raw) = Segment::open(ctx, stats, SPEC.name, key.clone(), SPEC.tables).await?;
-    let mut cp: Checkpoint = if raw.is_null() {
-        Checkpoint { since: cfg.backfill_start.unwrap_or(ctx.now), cursor: None, marks: BTreeMap::new() }
-    } else {
-        serde_json::from_value(raw)
-            .map_err(|e| crate::store::StoreError::Corrupt { key: key.clone(), reason: e.to_string() })?
-    };
-    let mut query = vec![
+    let mut q = vec![
         ("order_by".to_string(), "updated_at".to_string()),
-        ("updated_at.gte".to_string(), cp.since.to_rfc3339()),
+        ("updated_at.gte".to_string(), since.to_rfc3339()),
         ("limit".to_string(), cfg.chat_page_size.clamp(1, 1000).to_string()),
     ];
     for o in &cfg.org_ids {
-        query.push(("organization_ids[]".into(), o.clone()));
+        q.push(("organization_ids[]".into(), o.clone()));
     }
-    let mut pager = Paginator::new(Family::Cursor { items: "data" }, SPEC.endpoint, query, cp.cursor.clone());
-    while let Some(page) = pager.next_page(&ctx.client, &stats.calls).await? {
-        stats.page();
-        let chats: Vec<Value> = page.items.into_iter().filter(|c| wanted(c, &cfg.user_ids, &cfg.project_ids)).collect();
-        let mut jobs: Vec<BoxFuture<'_, Result<Fetched, SyncError>>> = Vec::with_capacity(chats.len());
-        for c in &chats {
-            let id = str_field(c, "id").unwrap_or_default().to_string();
-            let mark = cp.marks.get(&id).cloned().unwrap_or_default();
-            jobs.push(Box::pin(async move {
-                if id.is_empty() {
-                    return Err(SyncError::Api(ApiError::Malformed {
-                        path: SPEC.endpoint.into(),
-                        reason: "chat without id".into(),
-                        request_id: None,
-                    }));
-                }
-                fetch_new_messages(ctx, stats, &id, mark).await
-            }));
-        }
-        let fetched: Vec<Result<Fetched, SyncError>> =
-            stream::iter(jobs).buffered(cfg.message_concurrency.max(1)).collect().await;
-        let listed_at = Timestamp::now().to_rfc3339();
-        for (chat, f) in chats.into_iter().zip(fetched) {
-            let f = f?;
-            let chat_id = str_field(&chat, "id").unwrap_or_default().to_string();
-            let chat_ingest = Ingest {
-                run_id: &ctx.run_id,
-                fetched_at: listed_at.clone(),
-                stream: SPEC.name,
-                endpoint: SPEC.endpoint,
-                job: &key,
-                request_id: page.request_id.as_deref(),
-            };
-            let user = chat.get("user").cloned().unwrap_or(Value::Null);
-            let chat_user = if user.is_object() {
-                json!({"id": user.get("id").cloned().unwrap_or(Value::Null), "email_address": user.get("email_address").cloned().unwrap_or(Value::Null)})
-            } else {
-                Value::Null
-            };
-            let context = [
-                ("chat_id", Value::String(chat_id.clone())),
-                ("chat_name", chat.get("name").cloned().unwrap_or(Value::Null)),
-                ("chat_user", chat_user),
-                ("organization_id", chat.get("organization_id").cloned().unwrap_or(Value::Null)),
-                ("organization_uuid", chat.get("organization_uuid").cloned().unwrap_or(Value::Null)),
-                ("project_id", chat.get("project_id").cloned().unwrap_or(Value::Null)),
-            ];
-            let msg_path = paths::chat_messages(&chat_id);
-            let msg_ingest = Ingest::new(ctx, "chat_messages", &msg_path, &key, f.request_id.as_deref());
-            for m in f.messages {
-                if let Some(d) = ctx.dlp.as_deref() {
-                    for finding in scan_message(ctx, stats, d, &m, &chat, &msg_ingest).await? {
-                        seg.push(Table::DlpFindings, finding);
-                    }
-                }
-                seg.push(Table::ChatMessages, enrich(m, &context, &msg_ingest));
-            }
-            if f.gone {
-                tracing::info!(chat_id, "chat hard-deleted during the sync; its listing row is still recorded");
-            }
-            seg.push(Table::Chats, enrich(chat, &[], &chat_ingest));
-            cp.marks.insert(chat_id, f.mark);
-        }
-        if pager.position().is_some() {
-            cp.cursor = pager.position().map(str::to_string);
-        }
-        if !pager.is_done() && (seg.should_commit() || ctx.past_deadline()) {
-            seg.commit(serde_json::to_value(&cp).map_err(|e| SyncError::Encode(e.to_string()))?).await?;
-            if ctx.past_deadline() {
-                return Err(SyncError::Deadline);
-            }
-        }
-    }
-    seg.commit(serde_json::to_value(&cp).map_err(|e| SyncError::Encode(e.to_string()))?).await
+    q
+}
+
+fn listing_query_from(q: &[(String, String)], from: Timestamp) -> Vec<(String, String)> {
+    q.iter()
+        .map(|(k, v)| if k == "updated_at.gte" { (k.clone(), from.to_rfc3339()) } else { (k.clone(), v.clone()) })
+        .collect()
 }
 
 #[cfg(test)]

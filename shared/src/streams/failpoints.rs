@@ -43,7 +43,12 @@ impl FailPoints {
         Ok(fp)
     }
 
+    /// Only builds with the `failpoints` feature (tests) read the variable: a deployed Lambda or a
+    /// release CLI cannot be made to fail on purpose.
     pub fn from_env() -> Result<Self, String> {
+        if !cfg!(feature = "failpoints") {
+            return Ok(Self::none());
+        }
         match std::env::var("COMPLIANCE_LAKE_FAILPOINTS") {
             Ok(s) => Self::parse(&s),
             Err(_) => Ok(Self::none()),
@@ -61,6 +66,9 @@ impl FailPoints {
 
     /// Called at each named step. Returns `Err` (or aborts the process) when armed and due.
     pub fn hit(&self, point: &str, stream: &str) -> Result<(), super::SyncError> {
+        if !cfg!(feature = "failpoints") {
+            return Ok(());
+        }
         let name = format!("{point}:{stream}");
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let Some((action, n)) = g.get_mut(&name) else {

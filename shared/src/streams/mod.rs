@@ -1,7 +1,7 @@
-//! Streams: one module per API stream. Each declares its pagination family, order, checkpoint and
-//! overlap ([`StreamSpec`]), and shares one paginator ([`crate::api::Paginator`]) and one checkpoint
-//! protocol ([`segment::Segment`]): data is written first, the checkpoint advances after, in one
-//! conditional save, and a crashed segment is rewritten under the same object names.
+//! Streams: one file per API stream, each a [`walk::Stream`] that declares what it is
+//! ([`StreamSpec`]) and supplies its per-item logic. One walk driver ([`walk::run`]) runs them all
+//! over one commit protocol ([`segment::Segment`]). The [`registry`] is the list planning, the CLI's
+//! `--streams`, the table list and the docs read: registering a stream is its file plus one line there.
 
 pub mod activities;
 pub mod chats;
@@ -11,10 +11,12 @@ pub mod organizations;
 pub mod projects;
 pub mod segment;
 pub mod users;
+pub mod walk;
 
 pub use failpoints::FailPoints;
 
-use crate::api::{ApiClient, ApiError, CallStats};
+use crate::api::{ApiClient, ApiError, CallStats, Family};
+use crate::dlp::SourceKind;
 use crate::store::{ObjectSink, StateStore, StoreError, Table};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -23,67 +25,165 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// What a stream is, declared once: used by the engine, the docs and `_ingest`.
+/// How a stream stays in step with the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Everything, every run, written as one snapshot per (job, run).
+    FullSnapshot,
+    /// New records by `created_at` from a watermark, with an overlap window de-duplicated by id.
+    IncrementalCreated,
+    /// Changed records by `updated_at` (a listing cursor or a watermark), each version once.
+    IncrementalUpdated,
+}
+
+/// Who runs a stream's jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Run by the scheduler before the fan-out (its output is the fan-out list).
+    Root,
+    /// One job per organization.
+    PerOrg,
+    /// One job for the whole tenant.
+    Tenant,
+}
+
+/// Sync settings that change which records a job sees, and so are part of its state key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    OrgIds,
+    UserIds,
+    ProjectIds,
+    ExcludeActivityTypes,
+}
+
+/// What a stream is, declared once: read by the driver, planning, the CLI, the docs and `_ingest`.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamSpec {
     pub name: &'static str,
+    /// The listing endpoint (`{org_uuid}` where the job is per organization).
     pub endpoint: &'static str,
+    pub family: Family,
+    pub mode: SyncMode,
+    pub scope: Scope,
+    /// What makes a record unique in its tables (docs; `verify` uses the same rule).
+    pub identity: &'static str,
     pub tables: &'static [Table],
-    pub family: &'static str,
-    pub order: &'static str,
-    pub sync: &'static str,
-    pub checkpoint: &'static str,
+    /// Context fields attached to records that the API object lacks.
+    pub context: &'static [&'static str],
+    pub dlp: &'static [SourceKind],
+    pub filters: &'static [Filter],
 }
 
-pub const STREAMS: [&StreamSpec; 5] =
-    [&organizations::SPEC, &users::SPEC, &activities::SPEC, &chats::SPEC, &projects::SPEC];
+/// A stream as the engine runs it (object-safe; every [`walk::Stream`] is one).
+#[async_trait::async_trait]
+pub trait StreamDef: Send + Sync {
+    fn spec(&self) -> &'static StreamSpec;
+    async fn run(&self, ctx: &JobContext, job: &Job, stats: &JobStats) -> Result<JobOutput, SyncError>;
+}
 
-/// One unit of work: what the scheduler enqueues and a worker runs.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(tag = "stream", rename_all = "snake_case")]
-pub enum Job {
-    Organizations,
-    Users { org_uuid: String },
-    Activities,
-    Chats,
-    Projects,
+#[async_trait::async_trait]
+impl<S: walk::Stream> StreamDef for S {
+    fn spec(&self) -> &'static StreamSpec {
+        walk::Stream::spec(self)
+    }
+    async fn run(&self, ctx: &JobContext, job: &Job, stats: &JobStats) -> Result<JobOutput, SyncError> {
+        walk::run(self, ctx, job, stats).await
+    }
+}
+
+/// Every stream, in run and report order. Registering a stream: its file, plus one line here.
+pub fn registry() -> &'static [&'static dyn StreamDef] {
+    &[&organizations::Organizations, &users::Users, &activities::Activities, &chats::Chats, &projects::Projects]
+}
+
+pub fn specs() -> impl Iterator<Item = &'static StreamSpec> {
+    registry().iter().map(|s| s.spec())
+}
+
+pub fn find(name: &str) -> Option<&'static dyn StreamDef> {
+    registry().iter().copied().find(|s| s.spec().name == name)
+}
+
+/// One unit of work: what the scheduler enqueues and a worker runs. On the wire:
+/// `{"stream": "users", "org_uuid": "…"}` (`org_uuid` only for per-organization streams).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Job {
+    pub stream: &'static str,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_uuid: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Job {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Wire {
+            stream: String,
+            #[serde(default)]
+            org_uuid: Option<String>,
+        }
+        let w = Wire::deserialize(d)?;
+        let spec = find(&w.stream).map(|s| s.spec()).ok_or_else(|| {
+            serde::de::Error::custom(format!("unknown stream {:?} (this build knows {})", w.stream, names().join(", ")))
+        })?;
+        Ok(Job { stream: spec.name, org_uuid: w.org_uuid })
+    }
+}
+
+pub fn names() -> Vec<&'static str> {
+    specs().map(|s| s.name).collect()
 }
 
 impl Job {
+    /// A tenant-wide (or root) job of a registered stream.
+    pub fn tenant(stream: &'static str) -> Job {
+        Job { stream, org_uuid: None }
+    }
+
+    pub fn per_org(stream: &'static str, org_uuid: impl Into<String>) -> Job {
+        Job { stream, org_uuid: Some(org_uuid.into()) }
+    }
+
+    pub fn organizations() -> Job {
+        Job::tenant(organizations::SPEC.name)
+    }
+
     pub fn stream(&self) -> &'static str {
-        match self {
-            Job::Organizations => "organizations",
-            Job::Users { .. } => "users",
-            Job::Activities => "activities",
-            Job::Chats => "chats",
-            Job::Projects => "projects",
-        }
+        self.stream
+    }
+
+    pub fn spec(&self) -> Option<&'static StreamSpec> {
+        find(self.stream).map(|s| s.spec())
     }
 
     /// The state key of this job. Filters are part of it: a different filter is a different stream
     /// position, so changing `--org-ids` never reuses (or corrupts) another filter's checkpoint.
     pub fn key(&self, cfg: &SyncConfig) -> String {
-        let f = |parts: &[&Vec<String>]| -> String {
-            if parts.iter().all(|p| p.is_empty()) {
-                String::new()
-            } else {
-                use sha2::{Digest, Sha256};
-                let mut h = Sha256::new();
-                for p in parts {
-                    let mut v = (*p).clone();
-                    v.sort();
-                    h.update(v.join(",").as_bytes());
-                    h.update(b"|");
-                }
-                format!("/f-{}", &hex::encode(h.finalize())[..10])
+        let filters = self.spec().map(|s| s.filters).unwrap_or(&[]);
+        let parts: Vec<&Vec<String>> = filters
+            .iter()
+            .map(|f| match f {
+                Filter::OrgIds => &cfg.org_ids,
+                Filter::UserIds => &cfg.user_ids,
+                Filter::ProjectIds => &cfg.project_ids,
+                Filter::ExcludeActivityTypes => &cfg.exclude_activity_types,
+            })
+            .collect();
+        let suffix = if parts.iter().all(|p| p.is_empty()) {
+            String::new()
+        } else {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            for p in &parts {
+                let mut v = (*p).clone();
+                v.sort();
+                h.update(v.join(",").as_bytes());
+                h.update(b"|");
             }
+            format!("/f-{}", &hex::encode(h.finalize())[..10])
         };
-        match self {
-            Job::Organizations => "organizations".into(),
-            Job::Users { org_uuid } => format!("users/{org_uuid}"),
-            Job::Activities => format!("activities{}", f(&[&cfg.org_ids, &cfg.exclude_activity_types])),
-            Job::Chats => format!("chats{}", f(&[&cfg.org_ids, &cfg.user_ids, &cfg.project_ids])),
-            Job::Projects => format!("projects{}", f(&[&cfg.org_ids, &cfg.user_ids])),
+        match &self.org_uuid {
+            Some(o) => format!("{}/{o}{suffix}", self.stream),
+            None => format!("{}{suffix}", self.stream),
         }
     }
 }
@@ -109,6 +209,8 @@ pub struct SyncConfig {
     pub project_page_size: u32,
     /// A segment commits (objects written, checkpoint advanced) once this many records are buffered.
     pub max_records_per_segment: usize,
+    /// A walk commits at least this often, so a killed invocation loses less than this of work.
+    pub commit_interval: std::time::Duration,
     pub message_concurrency: usize,
 }
 
@@ -129,6 +231,7 @@ impl Default for SyncConfig {
             user_page_size: 1000,
             project_page_size: 100,
             max_records_per_segment: 20_000,
+            commit_interval: std::time::Duration::from_secs(30),
             message_concurrency: 4,
         }
     }
@@ -270,11 +373,8 @@ pub fn obj(v: Value) -> Map<String, Value> {
 
 /// Runs one job to completion (or deadline).
 pub async fn run_job(ctx: &JobContext, job: &Job, stats: &JobStats) -> Result<JobOutput, SyncError> {
-    match job {
-        Job::Organizations => organizations::run(ctx, stats).await,
-        Job::Users { org_uuid } => users::run(ctx, org_uuid, stats).await.map(|_| JobOutput::default()),
-        Job::Activities => activities::run(ctx, stats).await.map(|_| JobOutput::default()),
-        Job::Chats => chats::run(ctx, stats).await.map(|_| JobOutput::default()),
-        Job::Projects => projects::run(ctx, stats).await.map(|_| JobOutput::default()),
+    match find(job.stream) {
+        Some(s) => s.run(ctx, job, stats).await,
+        None => Err(SyncError::Encode(format!("unknown stream {:?}", job.stream))),
     }
 }

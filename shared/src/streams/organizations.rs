@@ -1,41 +1,81 @@
-//! `organizations`: a full snapshot every run (page-token family, `created_at` ascending).
-//! The snapshot is one segment: a crash mid-walk leaves no partial snapshot behind, because the
-//! re-run rewrites the same objects. Its output (the org UUIDs) drives the per-org fan-out.
+//! `organizations`: a full snapshot every run (page-token family, `created_at` ascending), run by
+//! the scheduler before the fan-out: its output (the org UUIDs) plans the per-organization jobs.
+//! The snapshot is one segment; a redelivery of the same run finds it committed and writes nothing.
 
-use super::segment::Segment;
-use super::{enrich, str_field, Ingest, JobContext, JobOutput, JobStats, StreamSpec, SyncError};
-use crate::api::{paths, Family, Paginator};
+use super::walk::{ItemCtx, Listing, Stream};
+use super::{enrich, str_field, Filter, JobContext, JobOutput, Scope, StreamSpec, SyncError, SyncMode};
+use crate::api::{paths, Family};
 use crate::store::Table;
-use serde_json::json;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 pub const SPEC: StreamSpec = StreamSpec {
     name: "organizations",
     endpoint: paths::ORGANIZATIONS,
+    family: Family::PageToken,
+    mode: SyncMode::FullSnapshot,
+    scope: Scope::Root,
+    identity: "uuid, per run",
     tables: &[Table::Organizations],
-    family: "page token (page / next_page)",
-    order: "created_at ascending",
-    sync: "full snapshot every run",
-    checkpoint: "time of the last complete snapshot",
+    context: &[],
+    dlp: &[],
+    filters: &[] as &[Filter],
 };
 
-pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<JobOutput, SyncError> {
-    let key = super::Job::Organizations.key(&ctx.cfg);
-    let (mut seg, _cp) = Segment::open(ctx, stats, SPEC.name, key.clone(), SPEC.tables).await?;
-    let mut pager = Paginator::new(Family::PageToken, SPEC.endpoint, vec![("limit".into(), "1000".into())], None);
-    let mut uuids = Vec::new();
-    while let Some(page) = pager.next_page(&ctx.client, &stats.calls).await? {
-        stats.page();
-        let ingest = Ingest::new(ctx, SPEC.name, SPEC.endpoint, &key, page.request_id.as_deref());
-        for org in page.items {
-            if let Some(u) = str_field(&org, "uuid") {
-                uuids.push(u.to_string());
-            }
-            seg.push(Table::Organizations, enrich(org, &[], &ingest));
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub snapshot_at: Option<Timestamp>,
+    #[serde(default)]
+    pub org_uuids: Vec<String>,
+}
+
+pub struct Organizations;
+
+#[async_trait::async_trait]
+impl Stream for Organizations {
+    type Checkpoint = Checkpoint;
+
+    fn spec(&self) -> &'static StreamSpec {
+        &SPEC
+    }
+
+    fn initial(&self, ctx: &JobContext) -> Checkpoint {
+        Checkpoint { snapshot_at: Some(ctx.now), org_uuids: vec![] }
+    }
+
+    fn listing(&self, ctx: &JobContext, _job: &super::Job, _cp: &Checkpoint) -> Listing {
+        let _ = ctx;
+        Listing { path: SPEC.endpoint.into(), query: vec![("limit".into(), "1000".into())], start: None }
+    }
+
+    fn item_id(&self, item: &Value) -> Option<String> {
+        str_field(item, "uuid").or_else(|| str_field(item, "id")).map(str::to_string)
+    }
+
+    async fn item(&self, w: &mut ItemCtx<'_, '_>, cp: &mut Checkpoint, org: Value) -> Result<(), SyncError> {
+        if cp.snapshot_at != Some(w.ctx.now) {
+            // a new snapshot: forget the last run's list
+            cp.snapshot_at = Some(w.ctx.now);
+            cp.org_uuids.clear();
         }
-        if seg.should_commit() {
-            seg.write_parts().await?;
+        if let Some(u) = str_field(&org, "uuid") {
+            cp.org_uuids.push(u.to_string());
+        }
+        let ingest = w.ingest(SPEC.name, SPEC.endpoint, w.request_id.as_deref());
+        let rec = enrich(org, &[], &ingest);
+        w.seg.push(Table::Organizations, rec);
+        Ok(())
+    }
+
+    fn finish(&self, ctx: &JobContext, cp: &mut Checkpoint, end: &super::walk::WalkEnd) {
+        if end.items == 0 || cp.snapshot_at != Some(ctx.now) {
+            cp.snapshot_at = Some(ctx.now);
+            cp.org_uuids.clear();
         }
     }
-    seg.commit(json!({"snapshot_at": ctx.now, "organizations": uuids.len()})).await?;
-    Ok(JobOutput { org_uuids: uuids })
+
+    fn output(&self, cp: &Checkpoint) -> JobOutput {
+        JobOutput { org_uuids: cp.org_uuids.clone() }
+    }
 }

@@ -6,9 +6,11 @@
 //! `updated_at` filter (older revisions), the full list is walked and filtered client-side.
 
 use super::dlp::{self, Source};
-use super::segment::Segment;
-use super::{enrich, obj, str_field, ts_field, Ingest, JobContext, JobStats, StreamSpec, SyncError};
-use crate::api::{paths, ApiError, Family, Paginator};
+use super::walk::{children, ItemCtx, Listing, Stream, WalkEnd};
+use super::{
+    enrich, obj, str_field, ts_field, Filter, Ingest, Job, JobContext, Scope, StreamSpec, SyncError, SyncMode,
+};
+use crate::api::{paths, ApiError, Family};
 use crate::dlp::SourceKind;
 use crate::store::Table;
 use crate::time::Timestamp;
@@ -19,15 +21,21 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const SPEC: StreamSpec = StreamSpec {
     name: "projects",
     endpoint: paths::PROJECTS,
+    family: Family::PageToken,
+    mode: SyncMode::IncrementalUpdated,
+    scope: Scope::Tenant,
+    identity: "projects: id + updated_at; project_documents: id",
     tables: &[Table::Projects, Table::ProjectDocuments, Table::DlpFindings],
-    family: "page token (page / next_page)",
-    order: "created_at ascending",
-    sync: "incremental by updated_at with an overlap window; detail + attachments per new version",
-    checkpoint: "watermark (max updated_at written), versions in the overlap window, attachment ids written",
+    context: &["project_id", "organization_uuid"],
+    dlp: &[SourceKind::ProjectDescription, SourceKind::ProjectInstruction, SourceKind::ProjectFile],
+    filters: &[Filter::OrgIds, Filter::UserIds],
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
+    /// Start of the last complete walk: the next walk lists `updated_at ≥ watermark − overlap`. Taken
+    /// from the walk's start, not from the highest `updated_at` seen: the listing is sorted by
+    /// `created_at`, so an edit made during a long walk may sit behind the walk's position.
     pub watermark: Option<Timestamp>,
     /// `id@updated_at` → updated_at, for versions at or after `watermark − overlap`.
     #[serde(default)]
@@ -44,93 +52,84 @@ pub fn version_key(p: &Value) -> Option<(String, Option<Timestamp>)> {
     Some((format!("{id}@{}", at.map(|t| t.to_rfc3339()).unwrap_or_default()), at))
 }
 
-pub async fn run(ctx: &JobContext, stats: &JobStats) -> Result<(), SyncError> {
-    let cfg = &ctx.cfg;
-    let key = super::Job::Projects.key(cfg);
-    let (mut seg, raw) = Segment::open(ctx, stats, SPEC.name, key.clone(), SPEC.tables).await?;
-    let mut cp: Checkpoint = if raw.is_null() {
-        Checkpoint::default()
-    } else {
-        serde_json::from_value(raw)
-            .map_err(|e| crate::store::StoreError::Corrupt { key: key.clone(), reason: e.to_string() })?
-    };
-    let floor = cp.watermark.map(|w| w.minus(cfg.project_overlap));
-    let mut base = vec![("limit".to_string(), cfg.project_page_size.clamp(1, 100).to_string())];
-    for o in &cfg.org_ids {
-        base.push(("organization_ids[]".into(), o.clone()));
-    }
-    for u in &cfg.user_ids {
-        base.push(("user_ids[]".into(), u.clone()));
-    }
-    let mut use_filter = floor.is_some() && !cp.server_filter_unsupported;
-    let make_query = |use_filter: bool| {
-        let mut q = base.clone();
-        if let (true, Some(f)) = (use_filter, floor) {
-            q.push(("updated_at.gte".into(), f.to_rfc3339()));
-        }
-        q
-    };
-    let mut pager = Paginator::new(Family::PageToken, SPEC.endpoint, make_query(use_filter), None);
-    loop {
-        let page = match pager.next_page(&ctx.client, &stats.calls).await {
-            Ok(Some(p)) => p,
-            Ok(None) => break,
-            Err(e) if use_filter && e.is_unknown_parameter() && pager.pages() == 0 => {
-                tracing::warn!(error = %e, "projects: updated_at filter not supported here; walking the full list");
-                use_filter = false;
-                cp.server_filter_unsupported = true;
-                pager = Paginator::new(Family::PageToken, SPEC.endpoint, make_query(false), None);
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        stats.page();
-        for listed in page.items {
-            let Some((vkey, at)) = version_key(&listed) else {
-                return Err(ApiError::Malformed {
-                    path: SPEC.endpoint.into(),
-                    reason: "project without id".into(),
-                    request_id: page.request_id.clone(),
-                }
-                .into());
-            };
-            if let (Some(f), Some(a)) = (floor, at) {
-                if a < f {
-                    continue; // client-side filter when the server could not
-                }
-            }
-            if cp.recent.contains_key(&vkey) {
-                stats.skipped_duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                continue;
-            }
-            let id = str_field(&listed, "id").unwrap_or_default().to_string();
-            write_project(ctx, stats, &mut seg, &mut cp, &key, listed, &id).await?;
-            let at = at.unwrap_or(ctx.now);
-            cp.recent.insert(vkey, at);
-            if cp.watermark.is_none_or(|w| at > w) {
-                cp.watermark = Some(at);
-            }
-            if seg.should_commit() {
-                seg.write_parts().await?;
-            }
-        }
-    }
-    if let Some(w) = cp.watermark {
-        let f = w.minus(cfg.project_overlap);
-        cp.recent.retain(|_, t| *t >= f);
-    }
-    seg.commit(serde_json::to_value(&cp).map_err(|e| SyncError::Encode(e.to_string()))?).await
+pub struct Projects;
+
+fn floor(ctx: &JobContext, cp: &Checkpoint) -> Option<Timestamp> {
+    cp.watermark.map(|w| w.minus(ctx.cfg.project_overlap))
 }
 
-async fn write_project(
-    ctx: &JobContext,
-    stats: &JobStats,
-    seg: &mut Segment<'_>,
-    cp: &mut Checkpoint,
-    job: &str,
-    listed: Value,
-    id: &str,
-) -> Result<(), SyncError> {
+fn base_query(ctx: &JobContext) -> Vec<(String, String)> {
+    let cfg = &ctx.cfg;
+    let mut q = vec![("limit".to_string(), cfg.project_page_size.clamp(1, 100).to_string())];
+    for o in &cfg.org_ids {
+        q.push(("organization_ids[]".into(), o.clone()));
+    }
+    for u in &cfg.user_ids {
+        q.push(("user_ids[]".into(), u.clone()));
+    }
+    q
+}
+
+#[async_trait::async_trait]
+impl Stream for Projects {
+    type Checkpoint = Checkpoint;
+
+    fn spec(&self) -> &'static StreamSpec {
+        &SPEC
+    }
+
+    fn listing(&self, ctx: &JobContext, _job: &Job, cp: &Checkpoint) -> Listing {
+        let mut query = base_query(ctx);
+        if let (false, Some(f)) = (cp.server_filter_unsupported, floor(ctx, cp)) {
+            query.push(("updated_at.gte".into(), f.to_rfc3339()));
+        }
+        Listing { path: SPEC.endpoint.into(), query, start: None }
+    }
+
+    /// Older API revisions reject the `updated_at` filter: walk the full list, filter client-side.
+    fn recover(&self, cp: &mut Checkpoint, listing: &Listing, err: &ApiError) -> Option<Listing> {
+        if !err.is_unknown_parameter() || !listing.query.iter().any(|(k, _)| k == "updated_at.gte") {
+            return None;
+        }
+        cp.server_filter_unsupported = true;
+        let query = listing.query.iter().filter(|(k, _)| k != "updated_at.gte").cloned().collect();
+        Some(Listing { query, ..listing.clone() })
+    }
+
+    async fn item(&self, w: &mut ItemCtx<'_, '_>, cp: &mut Checkpoint, listed: Value) -> Result<(), SyncError> {
+        let Some((vkey, at)) = version_key(&listed) else {
+            return Err(ApiError::Malformed {
+                path: SPEC.endpoint.into(),
+                reason: "project without id".into(),
+                request_id: w.request_id.clone(),
+            }
+            .into());
+        };
+        if let (Some(f), Some(a)) = (floor(w.ctx, cp), at) {
+            if a < f {
+                return Ok(()); // client-side filter when the server could not
+            }
+        }
+        if cp.recent.contains_key(&vkey) {
+            w.stats.skipped_duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Ok(());
+        }
+        let id = str_field(&listed, "id").unwrap_or_default().to_string();
+        write_project(w, cp, listed, &id).await?;
+        cp.recent.insert(vkey, at.unwrap_or(w.ctx.now));
+        Ok(())
+    }
+
+    fn finish(&self, ctx: &JobContext, cp: &mut Checkpoint, end: &WalkEnd) {
+        cp.watermark = Some(end.started_at);
+        if let Some(f) = floor(ctx, cp) {
+            cp.recent.retain(|_, t| *t >= f);
+        }
+    }
+}
+
+async fn write_project(w: &mut ItemCtx<'_, '_>, cp: &mut Checkpoint, listed: Value, id: &str) -> Result<(), SyncError> {
+    let (ctx, stats, job) = (w.ctx, w.stats, w.job_key);
     let detail_path = paths::project(id);
     let (row, rid) = match ctx.client.get_json(&detail_path, &[], &stats.calls).await {
         Ok(r) => {
@@ -172,24 +171,22 @@ async fn write_project(
         {
             if let Some(text) = str_field(&row, field) {
                 for f in dlp::scan(d, text, &source(kind, id, updated.clone()), &ingest) {
-                    seg.push(Table::DlpFindings, f);
+                    w.seg.push(Table::DlpFindings, f);
                 }
             }
         }
     }
-    seg.push(Table::Projects, enrich(row, &[], &ingest));
+    w.seg.push(Table::Projects, enrich(row, &[], &ingest));
 
     let att_path = paths::project_attachments(id);
-    let mut pager = Paginator::new(Family::PageToken, att_path.clone(), vec![("limit".into(), "100".into())], None);
-    loop {
-        let page = match pager.next_page(&ctx.client, &stats.calls).await {
-            Ok(Some(p)) => p,
-            Ok(None) => break,
-            Err(ApiError::NotFound { .. }) => break,
-            Err(e) => return Err(e.into()),
-        };
-        stats.page();
-        for att in page.items {
+    let mut listed_atts: Vec<(Value, Option<String>)> = Vec::new();
+    children(ctx, stats, Family::PageToken, &att_path, vec![("limit".into(), "100".into())], None, |att, rid| {
+        listed_atts.push((att, rid.map(str::to_string)));
+        Ok(())
+    })
+    .await?;
+    {
+        for (att, page_rid) in listed_atts {
             let Some(att_id) = str_field(&att, "id").map(str::to_string) else {
                 continue;
             };
@@ -213,7 +210,7 @@ async fn write_project(
                     Err(e) => return Err(e.into()),
                 }
             } else {
-                (att, att_path.clone(), page.request_id.clone())
+                (att, att_path.clone(), page_rid.clone())
             };
             let ingest = Ingest {
                 run_id: &ctx.run_id,
@@ -237,11 +234,11 @@ async fn write_project(
                     );
                     s.file_id = Some(att_id.clone());
                     for f in dlp::scan(d, &text, &s, &ingest) {
-                        seg.push(Table::DlpFindings, f);
+                        w.seg.push(Table::DlpFindings, f);
                     }
                 }
             }
-            seg.push(Table::ProjectDocuments, enrich(record, &context, &ingest));
+            w.seg.push(Table::ProjectDocuments, enrich(record, &context, &ingest));
             cp.attachments.insert(att_id);
         }
     }

@@ -1,36 +1,63 @@
-//! The checkpoint protocol, shared by every stream.
+//! The commit protocol, shared by every stream: fenced, evidenced, roll-forward.
 //!
-//! A job's state document holds its stream checkpoint and, while a segment is being written, a
-//! `pending` marker naming the segment's batch id and partition date. Invariants:
-//! 1. the marker is saved before the first object of a segment is written, so a re-run after a
-//!    crash reuses the same batch id and date and therefore the same object names (overwrite, not add);
-//! 2. the checkpoint advances only after every object of the segment is durable, in one conditional
-//!    save that also clears the marker; a stale or concurrent writer fails that save and advances nothing;
-//! 3. parts left by a crashed attempt beyond what the re-run wrote are deleted before the commit.
+//! A job's state document names the job's *head*: the last committed manifest. A segment is written
+//! in four steps, and the invariants hold at every point a writer can crash or lose a race:
+//! 1. **stage**: parts go to `_staging/<job>/<attempt>/…`, named by this writer's attempt id, so
+//!    two writers never touch each other's bytes; nothing under a table prefix changes;
+//! 2. **manifest**: a manifest naming every part (final key, bytes, records, SHA-256), the requests
+//!    that produced them, the checkpoint before and after, and the SHA-256 of the previous manifest
+//!    (a hash chain per job) is staged beside the parts;
+//! 3. **commit**: one conditional state save (expected version = the one this writer loaded) moves
+//!    the checkpoint and the head to the new manifest. A stale or concurrent writer fails here and
+//!    deletes its own staging: a loser's parts are never published;
+//! 4. **publish**: the parts are copied to their final keys (`<table>/dt=…/<job>-<epoch>-<seq>-<part>`,
+//!    fixed by the manifest, so any writer that rolls a commit forward writes the same bytes), then
+//!    the manifest to `_manifests/<stream>/dt=…/`, then the staging prefix is removed.
+//!
+//! So a record is visible under a table prefix only once a committed manifest covers it, and a
+//! crash after step 3 is rolled forward by whoever opens the job next ([`Segment::open`]). The
+//! published manifest is the marker that publication finished.
 
 use super::{JobContext, JobStats, SyncError};
-use crate::store::layout::{batch_prefix, object_key, part_of};
-use crate::store::{ndjson, Table};
+use crate::api::client::RequestRecord;
+use crate::store::layout::slug;
+use crate::store::{ndjson, ObjectSink, StoreError, Table};
 use crate::time::Timestamp;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
+pub const MANIFEST_VERSION: u32 = 1;
+pub const STAGING_PREFIX: &str = "_staging";
+pub const MANIFESTS_PREFIX: &str = "_manifests";
+/// Staging attempts older than this, and not named by the job's head, are abandoned (a crashed
+/// writer's); S3 also expires `_staging/` by a lifecycle rule.
+pub const STAGING_MAX_AGE: chrono::Duration = chrono::Duration::hours(24);
+/// Checkpoints larger than this are summarised by digest in manifests.
+const MANIFEST_CHECKPOINT_INLINE: usize = 16 * 1024;
+
+/// The job's last committed manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Pending {
-    pub batch: String,
-    pub dt: String,
-    pub started_at: Timestamp,
-    pub run_id: String,
+pub struct Head {
+    pub seq: u64,
+    pub manifest_key: String,
+    pub manifest_sha256: String,
+    /// Where its parts and manifest were staged (removed once published).
+    pub staging: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct JobState {
     #[serde(default)]
     pub checkpoint: Value,
+    /// Random id given to this job's state when it was created: part of every final key, so a
+    /// state reset can never make a new commit overwrite an old one.
     #[serde(default)]
-    pub pending: Option<Pending>,
+    pub epoch: Option<String>,
+    #[serde(default)]
+    pub head: Option<Head>,
     #[serde(default)]
     pub last_commit_at: Option<Timestamp>,
     #[serde(default)]
@@ -39,39 +66,174 @@ pub struct JobState {
     pub records_written: u64,
 }
 
+/// One object a manifest covers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestObject {
+    pub key: String,
+    pub table: String,
+    pub bytes: u64,
+    pub records: u64,
+    pub sha256: String,
+    /// Where it was staged (relative to the store).
+    #[serde(default)]
+    pub staged: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimeRange {
+    pub min: Option<String>,
+    pub max: Option<String>,
+}
+
+/// The evidence of one committed segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub manifest_version: u32,
+    pub stream: String,
+    pub job: String,
+    pub run_id: String,
+    pub attempt: String,
+    pub epoch: String,
+    pub seq: u64,
+    pub dt: String,
+    pub committed_at: String,
+    pub checkpoint_before: Value,
+    pub checkpoint_after: Value,
+    pub records_time_range: TimeRange,
+    pub requests: Vec<RequestRecord>,
+    pub objects: Vec<ManifestObject>,
+    pub prev_sha256: Option<String>,
+}
+
+pub fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// `<table>/dt=<dt>/<job>-<epoch>-<seq>-<part>.ndjson.gz`: fixed by the manifest.
+pub fn final_key(table: Table, dt: &str, job: &str, epoch: &str, seq: u64, part: u32) -> String {
+    format!("{}/dt={dt}/{}-{epoch}-{seq:08}-{part:05}.ndjson.gz", table.as_str(), slug(job))
+}
+
+pub fn manifest_key(stream: &str, dt: &str, job: &str, epoch: &str, seq: u64) -> String {
+    format!("{MANIFESTS_PREFIX}/{stream}/dt={dt}/{}-{epoch}-{seq:08}.json", slug(job))
+}
+
+fn staging_root(job: &str) -> String {
+    format!("{STAGING_PREFIX}/{}/", slug(job))
+}
+
+fn checkpoint_for_manifest(v: &Value) -> Value {
+    let raw = serde_json::to_vec(v).unwrap_or_default();
+    if raw.len() <= MANIFEST_CHECKPOINT_INLINE {
+        v.clone()
+    } else {
+        serde_json::json!({"sha256": sha256_hex(&raw), "bytes": raw.len()})
+    }
+}
+
+fn corrupt(key: &str, reason: impl Into<String>) -> SyncError {
+    SyncError::Store(StoreError::Corrupt { key: key.to_string(), reason: reason.into() })
+}
+
+/// Publishes a committed manifest: parts to their final keys, then the manifest, then removes the
+/// staging. Idempotent; safe to run by several writers at once (they copy the same bytes).
+pub async fn publish(sink: &dyn ObjectSink, head: &Head) -> Result<(), SyncError> {
+    if sink.get(&head.manifest_key).await?.is_some() {
+        cleanup_staging(sink, &head.staging).await;
+        return Ok(());
+    }
+    let staged_manifest = format!("{}manifest.json", head.staging);
+    let Some(body) = sink.get(&staged_manifest).await? else {
+        // Another writer may have finished publishing between our two reads.
+        if sink.get(&head.manifest_key).await?.is_some() {
+            return Ok(());
+        }
+        return Err(corrupt(
+            &head.manifest_key,
+            format!("committed manifest is neither published nor staged at {staged_manifest}; restore it from a backup or reset this job's state"),
+        ));
+    };
+    if sha256_hex(&body) != head.manifest_sha256 {
+        return Err(corrupt(&staged_manifest, "staged manifest does not match the committed SHA-256"));
+    }
+    let m: Manifest = serde_json::from_slice(&body).map_err(|e| corrupt(&staged_manifest, e.to_string()))?;
+    for o in &m.objects {
+        match sink.copy(&o.staged, &o.key).await {
+            Ok(()) => {}
+            Err(StoreError::Missing { .. }) if sink.get(&head.manifest_key).await?.is_some() => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    sink.put(&head.manifest_key, Bytes::from(body)).await?;
+    cleanup_staging(sink, &head.staging).await;
+    Ok(())
+}
+
+async fn cleanup_staging(sink: &dyn ObjectSink, prefix: &str) {
+    match sink.list(prefix).await {
+        Ok(keys) => {
+            for k in keys {
+                if let Err(e) = sink.delete(&k).await {
+                    tracing::warn!(key = %k, error = %e, "staging cleanup failed; it is retried at the next open");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(prefix, error = %e, "staging listing failed"),
+    }
+}
+
+/// Attempt ids start with their creation time, so abandoned ones can be aged out.
+fn new_attempt() -> String {
+    format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"), &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+fn attempt_age_exceeded(attempt_dir: &str, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let stamp = attempt_dir.split('-').next().unwrap_or("");
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S")
+        .map(|t| now.signed_duration_since(t.and_utc()) > STAGING_MAX_AGE)
+        .unwrap_or(false)
+}
+
 pub struct Segment<'a> {
     ctx: &'a JobContext,
     stats: &'a JobStats,
     stream: &'static str,
     job_key: String,
-    tables: &'static [Table],
     version: Option<u64>,
     state: JobState,
+    epoch: String,
+    attempt: String,
+    dt: String,
     buffers: BTreeMap<Table, Vec<Value>>,
+    staged: Vec<ManifestObject>,
     parts: BTreeMap<Table, u32>,
+    range: TimeRange,
     written_in_segment: u64,
 }
 
 impl<'a> Segment<'a> {
-    /// Loads the job's state. Returns the segment and the last committed checkpoint (`Null` on a first run).
+    /// Loads the job's state, rolls a committed-but-unpublished head forward, and returns the segment
+    /// and the last committed checkpoint (`Null` on a first run).
     pub async fn open(
         ctx: &'a JobContext,
         stats: &'a JobStats,
         stream: &'static str,
         job_key: String,
-        tables: &'static [Table],
+        _tables: &'static [Table],
     ) -> Result<(Segment<'a>, Value), SyncError> {
         let (version, state) = match ctx.state.load(&job_key).await? {
             Some(v) => {
                 let st: JobState = serde_json::from_value(v.value)
-                    .map_err(|e| crate::store::StoreError::Corrupt { key: job_key.clone(), reason: e.to_string() })?;
+                    .map_err(|e| StoreError::Corrupt { key: job_key.clone(), reason: e.to_string() })?;
                 (Some(v.version), st)
             }
             None => (None, JobState::default()),
         };
-        if let Some(p) = &state.pending {
-            tracing::info!(job = %job_key, batch = %p.batch, dt = %p.dt, "resuming an unfinished segment; its objects will be rewritten in place");
+        if let Some(h) = &state.head {
+            publish(ctx.sink.as_ref(), h).await?;
         }
+        gc_abandoned_staging(ctx.sink.as_ref(), &job_key, state.head.as_ref()).await;
+        let epoch = state.epoch.clone().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..6].to_string());
         let cp = state.checkpoint.clone();
         Ok((
             Segment {
@@ -79,11 +241,15 @@ impl<'a> Segment<'a> {
                 stats,
                 stream,
                 job_key,
-                tables,
                 version,
                 state,
+                epoch,
+                attempt: new_attempt(),
+                dt: ctx.now.date_partition(),
                 buffers: BTreeMap::new(),
+                staged: Vec::new(),
                 parts: BTreeMap::new(),
+                range: TimeRange::default(),
                 written_in_segment: 0,
             },
             cp,
@@ -94,7 +260,24 @@ impl<'a> Segment<'a> {
         &self.job_key
     }
 
+    /// The run that last committed this job (snapshot streams use it to stay idempotent per run).
+    pub fn last_run_id(&self) -> Option<&str> {
+        self.state.last_run_id.as_deref()
+    }
+
     pub fn push(&mut self, table: Table, record: Value) {
+        if let Some(t) = record
+            .get("created_at")
+            .and_then(Value::as_str)
+            .or_else(|| record.get("updated_at").and_then(Value::as_str))
+        {
+            if self.range.min.as_deref().is_none_or(|m| t < m) {
+                self.range.min = Some(t.to_string());
+            }
+            if self.range.max.as_deref().is_none_or(|m| t > m) {
+                self.range.max = Some(t.to_string());
+            }
+        }
         self.buffers.entry(table).or_default().push(record);
     }
 
@@ -102,95 +285,162 @@ impl<'a> Segment<'a> {
         self.buffers.values().map(Vec::len).sum()
     }
 
+    /// Records pushed in this segment, staged or buffered.
+    pub fn pending_records(&self) -> u64 {
+        self.written_in_segment + self.buffered() as u64
+    }
+
     /// True when the buffer is big enough that the stream should commit at its next safe point.
     pub fn should_commit(&self) -> bool {
         self.buffered() >= self.ctx.cfg.max_records_per_segment
     }
 
-    async fn ensure_pending(&mut self) -> Result<Pending, SyncError> {
-        if let Some(p) = &self.state.pending {
-            return Ok(p.clone());
-        }
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        h.update(self.job_key.as_bytes());
-        h.update(self.version.unwrap_or(0).to_be_bytes());
-        h.update(self.ctx.run_id.as_bytes());
-        let p = Pending {
-            batch: hex::encode(h.finalize())[..12].to_string(),
-            dt: self.ctx.now.date_partition(),
-            started_at: Timestamp::now(),
-            run_id: self.ctx.run_id.clone(),
-        };
-        self.state.pending = Some(p.clone());
-        self.save().await?;
-        Ok(p)
+    fn seq(&self) -> u64 {
+        self.state.head.as_ref().map(|h| h.seq).unwrap_or(0) + 1
     }
 
-    async fn save(&mut self) -> Result<(), SyncError> {
-        let value = serde_json::to_value(&self.state).map_err(|e| SyncError::Encode(e.to_string()))?;
-        let v = self.ctx.state.save(&self.job_key, self.version, &value).await?;
-        self.version = Some(v);
-        Ok(())
+    fn staging(&self) -> String {
+        format!("{}{}/", staging_root(&self.job_key), self.attempt)
     }
 
-    /// Writes buffered records as objects (one per table) without advancing the checkpoint.
+    /// Stages buffered records as parts (one per table) without committing anything.
     pub async fn write_parts(&mut self) -> Result<(), SyncError> {
         if self.buffered() == 0 {
             return Ok(());
         }
-        let p = self.ensure_pending().await?;
+        let seq = self.seq();
+        let staging = self.staging();
         let buffers = std::mem::take(&mut self.buffers);
         for (table, records) in buffers {
             if records.is_empty() {
                 continue;
             }
             let part = self.parts.entry(table).or_insert(0);
-            let key = object_key(table, &p.dt, &self.job_key, &p.batch, *part);
+            let key = final_key(table, &self.dt, &self.job_key, &self.epoch, seq, *part);
+            let staged = format!("{staging}{}-{:05}.ndjson.gz", table.as_str(), *part);
             *part += 1;
             let n = records.len() as u64;
             let body = tokio::task::spawn_blocking(move || ndjson::encode_gz(&records))
                 .await
                 .map_err(|e| SyncError::Encode(e.to_string()))?
                 .map_err(|e| SyncError::Encode(e.to_string()))?;
-            self.ctx.sink.put(&key, Bytes::from(body)).await?;
+            let obj = ManifestObject {
+                key,
+                table: table.as_str().to_string(),
+                bytes: body.len() as u64,
+                records: n,
+                sha256: sha256_hex(&body),
+                staged: staged.clone(),
+            };
+            self.ctx.sink.put(&staged, Bytes::from(body)).await?;
+            self.ctx.failpoints.hit("after_stage", self.stream)?;
             self.stats.add_records(table, n);
             self.written_in_segment += n;
-            tracing::debug!(job = %self.job_key, key, records = n, "object written");
+            tracing::debug!(job = %self.job_key, key = %staged, records = n, "part staged");
+            self.staged.push(obj);
         }
         Ok(())
     }
 
-    /// Makes everything pushed so far durable, then advances the checkpoint to `checkpoint`.
+    /// Makes everything pushed so far durable and visible, advancing the checkpoint to `checkpoint`.
     pub async fn commit(&mut self, checkpoint: Value) -> Result<(), SyncError> {
         self.write_parts().await?;
-        if let Some(p) = self.state.pending.clone() {
-            // Remove parts a crashed attempt of this same segment wrote beyond ours.
-            for table in self.tables {
-                let have = self.parts.get(table).copied().unwrap_or(0);
-                let prefix = batch_prefix(*table, &p.dt, &self.job_key, &p.batch);
-                for key in self.ctx.sink.list(&prefix).await? {
-                    if part_of(&key).is_some_and(|n| n >= have) {
-                        tracing::info!(job = %self.job_key, key, "removing a stale part of an earlier failed attempt");
-                        self.ctx.sink.delete(&key).await?;
-                    }
-                }
-            }
-        }
-        self.ctx.failpoints.hit("after_write", self.stream)?;
-        if self.state.pending.is_none() && self.state.checkpoint == checkpoint {
+        if self.staged.is_empty() && self.state.checkpoint == checkpoint && self.version.is_some() {
             return Ok(()); // nothing written, nothing moved
         }
-        self.state.checkpoint = checkpoint;
-        self.state.pending = None;
-        self.state.last_commit_at = Some(Timestamp::now());
-        self.state.last_run_id = Some(self.ctx.run_id.clone());
-        self.state.records_written += self.written_in_segment;
-        self.save().await?;
+        let seq = self.seq();
+        let requests = self.stats.calls.take_log();
+        let manifest = Manifest {
+            manifest_version: MANIFEST_VERSION,
+            stream: self.stream.to_string(),
+            job: self.job_key.clone(),
+            run_id: self.ctx.run_id.clone(),
+            attempt: self.attempt.clone(),
+            epoch: self.epoch.clone(),
+            seq,
+            dt: self.dt.clone(),
+            committed_at: Timestamp::now().to_rfc3339(),
+            checkpoint_before: checkpoint_for_manifest(&self.state.checkpoint),
+            checkpoint_after: checkpoint_for_manifest(&checkpoint),
+            records_time_range: std::mem::take(&mut self.range),
+            requests,
+            objects: std::mem::take(&mut self.staged),
+            prev_sha256: self.state.head.as_ref().map(|h| h.manifest_sha256.clone()),
+        };
+        let body = serde_json::to_vec(&manifest).map_err(|e| SyncError::Encode(e.to_string()))?;
+        let head = Head {
+            seq,
+            manifest_key: manifest_key(self.stream, &self.dt, &self.job_key, &self.epoch, seq),
+            manifest_sha256: sha256_hex(&body),
+            staging: self.staging(),
+        };
+        self.ctx.sink.put(&format!("{}manifest.json", head.staging), Bytes::from(body)).await?;
+        self.ctx.failpoints.hit("after_write", self.stream)?;
+
+        let mut next = self.state.clone();
+        next.checkpoint = checkpoint;
+        next.epoch = Some(self.epoch.clone());
+        next.head = Some(head.clone());
+        next.last_commit_at = Some(Timestamp::now());
+        next.last_run_id = Some(self.ctx.run_id.clone());
+        next.records_written += self.written_in_segment;
+        let value = serde_json::to_value(&next).map_err(|e| SyncError::Encode(e.to_string()))?;
+        match self.ctx.state.save(&self.job_key, self.version, &value).await {
+            Ok(v) => self.version = Some(v),
+            Err(e) => {
+                // Lost the race (or the save failed): our staged parts must never be published.
+                cleanup_staging(self.ctx.sink.as_ref(), &head.staging).await;
+                return Err(e.into());
+            }
+        }
+        self.state = next;
         self.stats.segments.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.ctx.failpoints.hit("after_commit", self.stream)?;
+        publish(self.ctx.sink.as_ref(), &head).await?;
+        self.ctx.failpoints.hit("after_publish", self.stream)?;
         self.parts.clear();
         self.written_in_segment = 0;
-        self.ctx.failpoints.hit("after_commit", self.stream)?;
+        self.attempt = new_attempt();
         Ok(())
+    }
+}
+
+/// Removes staging attempts of this job that are old enough to be a dead writer's, never the head's.
+async fn gc_abandoned_staging(sink: &dyn ObjectSink, job_key: &str, head: Option<&Head>) {
+    let root = staging_root(job_key);
+    let Ok(keys) = sink.list(&root).await else { return };
+    let now = chrono::Utc::now();
+    for k in keys {
+        let attempt = k.strip_prefix(&root).and_then(|r| r.split('/').next()).unwrap_or("");
+        let is_head = head.is_some_and(|h| h.staging == format!("{root}{attempt}/"));
+        if !is_head && attempt_age_exceeded(attempt, now) {
+            let _ = sink.delete(&k).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_fixed_by_job_epoch_seq_part() {
+        assert_eq!(
+            final_key(Table::Users, "2026-11-23", "users/91012d09-e48b", "a1b2c3", 7, 2),
+            "users/dt=2026-11-23/users-91012d09-e48b-a1b2c3-00000007-00002.ndjson.gz"
+        );
+        assert_eq!(
+            manifest_key("chats", "2026-11-23", "chats", "a1b2c3", 12),
+            "_manifests/chats/dt=2026-11-23/chats-a1b2c3-00000012.json"
+        );
+    }
+
+    #[test]
+    fn attempts_age_out() {
+        let now = chrono::Utc::now();
+        let fresh = new_attempt();
+        assert!(!attempt_age_exceeded(&fresh, now));
+        assert!(attempt_age_exceeded("20200101T000000-abcd1234", now));
+        assert!(!attempt_age_exceeded("garbage", now), "unknown names are never collected");
     }
 }

@@ -1,40 +1,69 @@
 //! `users`: a full snapshot of one organization's members every run (page-token family, join date
-//! ascending). Each row carries the `organization_uuid` it was listed under.
+//! ascending), one job per organization. Each row carries the `organization_uuid` it was listed under.
 
-use super::segment::Segment;
-use super::{enrich, Ingest, JobContext, JobStats, StreamSpec, SyncError};
-use crate::api::{paths, Family, Paginator};
+use super::walk::{ItemCtx, Listing, Stream};
+use super::{enrich, Filter, Job, JobContext, Scope, StreamSpec, SyncError, SyncMode};
+use crate::api::{paths, Family};
 use crate::store::Table;
-use serde_json::{json, Value};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 pub const SPEC: StreamSpec = StreamSpec {
     name: "users",
     endpoint: "/v1/compliance/organizations/{org_uuid}/users",
+    family: Family::PageToken,
+    mode: SyncMode::FullSnapshot,
+    scope: Scope::PerOrg,
+    identity: "organization_uuid + id, per run",
     tables: &[Table::Users],
-    family: "page token (page / next_page)",
-    order: "organization join date ascending",
-    sync: "full snapshot every run, per organization",
-    checkpoint: "time of the last complete snapshot",
+    context: &["organization_uuid"],
+    dlp: &[],
+    filters: &[] as &[Filter],
 };
 
-pub async fn run(ctx: &JobContext, org_uuid: &str, stats: &JobStats) -> Result<(), SyncError> {
-    let key = super::Job::Users { org_uuid: org_uuid.to_string() }.key(&ctx.cfg);
-    let (mut seg, _) = Segment::open(ctx, stats, SPEC.name, key.clone(), SPEC.tables).await?;
-    let path = paths::users(org_uuid);
-    let limit = ctx.cfg.user_page_size.clamp(1, 1000).to_string();
-    let mut pager = Paginator::new(Family::PageToken, path.clone(), vec![("limit".into(), limit)], None);
-    let mut n = 0u64;
-    let context = [("organization_uuid", Value::String(org_uuid.to_string()))];
-    while let Some(page) = pager.next_page(&ctx.client, &stats.calls).await? {
-        stats.page();
-        let ingest = Ingest::new(ctx, SPEC.name, &path, &key, page.request_id.as_deref());
-        for user in page.items {
-            n += 1;
-            seg.push(Table::Users, enrich(user, &context, &ingest));
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub snapshot_at: Option<Timestamp>,
+    #[serde(default)]
+    pub users: u64,
+}
+
+pub struct Users;
+
+#[async_trait::async_trait]
+impl Stream for Users {
+    type Checkpoint = Checkpoint;
+
+    fn spec(&self) -> &'static StreamSpec {
+        &SPEC
+    }
+
+    fn listing(&self, ctx: &JobContext, job: &Job, _cp: &Checkpoint) -> Listing {
+        let org = job.org_uuid.clone().unwrap_or_default();
+        let limit = ctx.cfg.user_page_size.clamp(1, 1000).to_string();
+        Listing { path: paths::users(&org), query: vec![("limit".into(), limit)], start: None }
+    }
+
+    async fn item(&self, w: &mut ItemCtx<'_, '_>, cp: &mut Checkpoint, user: Value) -> Result<(), SyncError> {
+        if cp.snapshot_at != Some(w.ctx.now) {
+            cp.snapshot_at = Some(w.ctx.now);
+            cp.users = 0;
         }
-        if seg.should_commit() {
-            seg.write_parts().await?;
+        cp.users += 1;
+        let org = w.job.org_uuid.clone().unwrap_or_default();
+        let path = paths::users(&org);
+        let context = [("organization_uuid", Value::String(org))];
+        let ingest = w.ingest(SPEC.name, &path, w.request_id.as_deref());
+        let rec = enrich(user, &context, &ingest);
+        w.seg.push(Table::Users, rec);
+        Ok(())
+    }
+
+    fn finish(&self, ctx: &JobContext, cp: &mut Checkpoint, _end: &super::walk::WalkEnd) {
+        if cp.snapshot_at != Some(ctx.now) {
+            cp.snapshot_at = Some(ctx.now);
+            cp.users = 0;
         }
     }
-    seg.commit(json!({"snapshot_at": ctx.now, "users": n})).await
 }

@@ -1,36 +1,16 @@
-//! The engine of one sync run, as the scheduler + workers of the serverless design but in one
-//! process: the organizations snapshot runs first (it is the fan-out list), then one job per
-//! (stream, org) goes on the work queue and N workers drain it. Every job has its own checkpoint,
-//! so one failing job never holds back the others; the run reports each job's outcome.
+//! A sync run as the operator sees it: which streams, the fan-out plan, and the observer the engine
+//! feeds (progress bars, the summary table, EMF metrics). There is one engine: a local `sync` runs
+//! the scheduler and worker handlers of [`crate::serverless`] over the local adapters, exactly as
+//! the Lambdas run them over S3, DynamoDB and SQS ([`run_local`]).
 
 use crate::budget::BudgetStats;
-use crate::store::{LocalQueue, Table, WorkQueue};
-use crate::streams::{run_job, Job, JobContext, JobStats, SyncError};
+use crate::serverless::driver::{drive, DriveOptions};
+use crate::serverless::{HandlerError, Runtime};
+use crate::store::Table;
+use crate::streams::{Job, JobStats};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Builds the context of a run on the local backend (a store directory).
-pub fn local_context(
-    client: crate::api::ApiClient,
-    store: &std::path::Path,
-    cfg: crate::streams::SyncConfig,
-    failpoints: crate::streams::FailPoints,
-) -> Result<JobContext, crate::store::StoreError> {
-    Ok(JobContext {
-        client,
-        sink: Arc::new(crate::store::LocalObjectSink::new(store)?),
-        state: Arc::new(crate::store::LocalStateStore::new(store)?),
-        cfg: Arc::new(cfg),
-        run_id: new_run_id(),
-        failpoints,
-        now: crate::time::Timestamp::now(),
-        deadline: None,
-        dlp: Some(Arc::new(crate::streams::dlp::DlpContext::new(crate::streams::dlp::DlpContext::key_for_store(
-            store,
-        )?))),
-    })
-}
 
 /// `run-<UTC time>-<8 hex>`: sortable, unique.
 pub fn new_run_id() -> String {
@@ -47,7 +27,7 @@ pub struct StreamSelection(pub Vec<String>);
 
 impl Default for StreamSelection {
     fn default() -> Self {
-        StreamSelection(crate::streams::STREAMS.iter().map(|s| s.name.to_string()).collect())
+        StreamSelection(crate::streams::specs().map(|s| s.name.to_string()).collect())
     }
 }
 
@@ -72,47 +52,138 @@ impl StreamSelection {
     }
 }
 
-/// Pure fan-out: the jobs of a run given the organizations listed.
+/// Pure fan-out: the jobs of a run given the organizations listed (root streams are the
+/// scheduler's own and never planned).
 pub fn plan_jobs(orgs: &[String], org_filter: &[String], sel: &StreamSelection) -> Vec<Job> {
+    use crate::streams::Scope;
     let mut jobs = Vec::new();
-    if sel.has("users") {
-        for o in orgs {
-            // `--org-ids` may name orgs by UUID or by tagged `org_…` id; only UUIDs can select users.
-            let uuid_filters: Vec<&String> = org_filter.iter().filter(|f| !f.starts_with("org_")).collect();
-            if uuid_filters.is_empty() || uuid_filters.iter().any(|f| f.eq_ignore_ascii_case(o)) {
-                jobs.push(Job::Users { org_uuid: o.clone() });
+    for spec in crate::streams::specs().filter(|s| sel.has(s.name)) {
+        match spec.scope {
+            Scope::Root => {}
+            Scope::Tenant => jobs.push(Job::tenant(spec.name)),
+            Scope::PerOrg => {
+                // `--org-ids` may name orgs by UUID or by tagged `org_…` id; only UUIDs select orgs here.
+                let uuid_filters: Vec<&String> = org_filter.iter().filter(|f| !f.starts_with("org_")).collect();
+                for o in orgs {
+                    if uuid_filters.is_empty() || uuid_filters.iter().any(|f| f.eq_ignore_ascii_case(o)) {
+                        jobs.push(Job::per_org(spec.name, o.clone()));
+                    }
+                }
             }
         }
-    }
-    if sel.has("activities") {
-        jobs.push(Job::Activities);
-    }
-    if sel.has("chats") {
-        jobs.push(Job::Chats);
-    }
-    if sel.has("projects") {
-        jobs.push(Job::Projects);
     }
     jobs
 }
 
-/// Hooks for progress display; the CLI draws bars, tests pass [`NoProgress`].
-pub trait Progress: Send + Sync {
-    fn started(&self, _job: &Job, _key: &str, _stats: Arc<JobStats>) {}
-    fn finished(&self, _key: &str, _error: Option<&SyncError>) {}
+/// How one run of a job ended, as the engine reports it to observers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobResult {
+    Done,
+    /// Deadline reached: progress committed, a continuation is queued.
+    Continued,
+    Failed {
+        error: String,
+        retryable: bool,
+    },
 }
 
-pub struct NoProgress;
-impl Progress for NoProgress {}
+/// What the engine tells the outside while it works: the CLI draws bars and a summary from it, the
+/// Lambdas emit EMF metrics from it. Every job run (scheduler's organizations job included) is
+/// reported once when it starts and once when it ends.
+pub trait Observer: Send + Sync {
+    fn started(&self, _job: &Job, _key: &str, _stats: Arc<JobStats>) {}
+    fn finished(&self, _job: &Job, _key: &str, _stats: &JobStats, _result: &JobResult, _took: Duration) {}
+}
 
-#[derive(Debug)]
+pub struct NoObserver;
+impl Observer for NoObserver {}
+
+/// EMF metrics per finished job (Lambda).
+pub struct EmfObserver;
+impl Observer for EmfObserver {
+    fn finished(&self, job: &Job, _key: &str, stats: &JobStats, result: &JobResult, _took: Duration) {
+        crate::observability::emit_job_metrics(job.stream(), stats, !matches!(result, JobResult::Failed { .. }));
+    }
+}
+
+/// Collects one [`JobReport`] per job key for the run summary, forwarding to an inner observer.
+pub struct RunCollector {
+    inner: Arc<dyn Observer>,
+    jobs: Mutex<BTreeMap<String, JobReport>>,
+}
+
+impl RunCollector {
+    pub fn new(inner: Arc<dyn Observer>) -> Arc<Self> {
+        Arc::new(RunCollector { inner, jobs: Mutex::new(BTreeMap::new()) })
+    }
+
+    pub fn reports(&self) -> Vec<JobReport> {
+        let g = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<JobReport> = g.values().cloned().collect();
+        let order: Vec<&str> = crate::streams::specs().map(|s| s.name).collect();
+        v.sort_by_key(|r| (order.iter().position(|n| *n == r.job.stream()).unwrap_or(usize::MAX), r.key.clone()));
+        v
+    }
+}
+
+impl Observer for RunCollector {
+    fn started(&self, job: &Job, key: &str, stats: Arc<JobStats>) {
+        {
+            let mut g = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+            let r = g.entry(key.to_string()).or_insert_with(|| JobReport {
+                job: job.clone(),
+                key: key.to_string(),
+                stats: Vec::new(),
+                duration: Duration::ZERO,
+                attempts: 0,
+                error: None,
+            });
+            r.attempts += 1;
+            r.stats.push(stats.clone());
+        }
+        self.inner.started(job, key, stats);
+    }
+
+    fn finished(&self, job: &Job, key: &str, stats: &JobStats, result: &JobResult, took: Duration) {
+        if let Some(r) = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).get_mut(key) {
+            r.duration += took;
+            r.error = match result {
+                JobResult::Failed { error, .. } => Some(error.clone()),
+                _ => None,
+            };
+        }
+        self.inner.finished(job, key, stats, result, took);
+    }
+}
+
+/// One job over a run: every attempt and continuation of it, summed.
+#[derive(Debug, Clone)]
 pub struct JobReport {
     pub job: Job,
     pub key: String,
-    pub stats: Arc<JobStats>,
+    /// One entry per attempt or continuation.
+    pub stats: Vec<Arc<JobStats>>,
     pub duration: Duration,
     pub attempts: u32,
     pub error: Option<String>,
+}
+
+impl JobReport {
+    pub fn total_records(&self) -> u64 {
+        self.stats.iter().map(|s| s.total_records()).sum()
+    }
+
+    /// (requests, retries, rate-limited, bytes) over every attempt.
+    pub fn calls(&self) -> (u64, u64, u64, u64) {
+        self.stats
+            .iter()
+            .map(|s| s.calls.snapshot())
+            .fold((0, 0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3))
+    }
+
+    pub fn segments(&self) -> u64 {
+        self.stats.iter().map(|s| s.segments.load(std::sync::atomic::Ordering::Relaxed)).sum()
+    }
 }
 
 #[derive(Debug)]
@@ -155,142 +226,72 @@ impl RunReport {
                 .or_insert_with(|| StreamSummary { stream: j.job.stream().into(), ..Default::default() });
             s.jobs += 1;
             s.failed += j.error.is_some() as u64;
-            for (t, n) in j.stats.records() {
-                *s.records.entry(t).or_default() += n;
+            for st in &j.stats {
+                for (t, n) in st.records() {
+                    *s.records.entry(t).or_default() += n;
+                }
+                let (req, ret, rl, _) = st.calls.snapshot();
+                s.pages += st.pages.load(std::sync::atomic::Ordering::Relaxed);
+                s.requests += req;
+                s.retries += ret;
+                s.rate_limited += rl;
+                s.duplicates_skipped += st.skipped_duplicates.load(std::sync::atomic::Ordering::Relaxed);
             }
-            let (req, ret, rl, _) = j.stats.calls.snapshot();
-            s.pages += j.stats.pages.load(std::sync::atomic::Ordering::Relaxed);
-            s.requests += req;
-            s.retries += ret;
-            s.rate_limited += rl;
-            s.duplicates_skipped += j.stats.skipped_duplicates.load(std::sync::atomic::Ordering::Relaxed);
             // jobs of one stream run in parallel: report the longest
             s.duration = s.duration.max(j.duration);
         }
-        let order: Vec<&str> = crate::streams::STREAMS.iter().map(|s| s.name).collect();
+        let order: Vec<&str> = crate::streams::specs().map(|s| s.name).collect();
         let mut v: Vec<StreamSummary> = m.into_values().collect();
         v.sort_by_key(|s| order.iter().position(|n| *n == s.stream).unwrap_or(usize::MAX));
         v
     }
 
     pub fn total_records(&self) -> u64 {
-        self.jobs.iter().map(|j| j.stats.total_records()).sum()
+        self.jobs.iter().flat_map(|j| j.stats.iter()).map(|s| s.total_records()).sum()
     }
 }
 
-pub struct RunOptions {
-    pub workers: usize,
-    pub streams: StreamSelection,
-    /// Attempts per job in all; a retryable failure (or a deadline continuation) is re-queued.
-    pub max_job_attempts: u32,
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        RunOptions { workers: 4, streams: StreamSelection::default(), max_job_attempts: 2 }
-    }
-}
-
-async fn run_one(ctx: &JobContext, job: &Job, progress: &dyn Progress, attempts: u32) -> JobReport {
-    let key = job.key(&ctx.cfg);
-    let stats = Arc::new(JobStats::default());
-    progress.started(job, &key, stats.clone());
-    let span = tracing::info_span!("job", run_id = %ctx.run_id, stream = job.stream(), job = %key);
-    let _e = span.enter();
+/// Runs one sync on a [`Runtime`] (local adapters or AWS): the scheduler handler fans out, N
+/// workers drain the queue through the worker handler, and the observer hears every job.
+pub async fn run_local(
+    mut rt: Runtime,
+    opts: DriveOptions,
+    observer: Arc<dyn Observer>,
+) -> Result<RunReport, HandlerError> {
     let t0 = Instant::now();
-    tracing::info!("job started");
-    let res = run_job(ctx, job, &stats).await;
-    let duration = t0.elapsed();
-    let error = match &res {
-        Ok(_) => {
-            tracing::info!(records = stats.total_records(), ms = duration.as_millis() as u64, "job finished");
-            None
-        }
-        Err(e) => {
-            tracing::error!(error = %e, retryable = e.is_retryable(), "job failed; its checkpoint did not advance past durable data");
-            Some(e.to_string())
-        }
-    };
-    progress.finished(&key, res.as_ref().err());
-    JobReport { job: job.clone(), key, stats, duration, attempts, error }
-}
-
-/// Runs a whole sync: organizations first, then everything else through the queue.
-pub async fn run(ctx: JobContext, opts: RunOptions, progress: Arc<dyn Progress>) -> RunReport {
-    let t0 = Instant::now();
-    let mut reports = Vec::new();
-    let mut orgs = Vec::new();
-    let need_orgs = opts.streams.has("organizations") || opts.streams.has("users");
-    if need_orgs {
-        let key = Job::Organizations.key(&ctx.cfg);
-        let stats = Arc::new(JobStats::default());
-        progress.started(&Job::Organizations, &key, stats.clone());
-        let t = Instant::now();
-        let res = run_job(&ctx, &Job::Organizations, &stats).await;
-        progress.finished(&key, res.as_ref().err());
-        let error = match res {
-            Ok(out) => {
-                orgs = out.org_uuids;
-                None
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "organizations failed; per-organization jobs cannot be planned");
-                Some(e.to_string())
-            }
-        };
-        reports.push(JobReport { job: Job::Organizations, key, stats, duration: t.elapsed(), attempts: 1, error });
-    }
-    let jobs = plan_jobs(&orgs, &ctx.cfg.org_ids, &opts.streams);
-    let queue = Arc::new(LocalQueue::new(opts.max_job_attempts.max(1)));
-    let bodies: Vec<String> = jobs.iter().filter_map(|j| serde_json::to_string(j).ok()).collect();
-    let _ = queue.send(bodies).await;
-    let results = Arc::new(tokio::sync::Mutex::new(BTreeMap::<String, JobReport>::new()));
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..opts.workers.max(1) {
-        let (ctx, queue, progress, results) = (ctx.clone(), queue.clone(), progress.clone(), results.clone());
-        workers.spawn(async move {
-            loop {
-                let msgs = match queue.receive(1).await {
-                    Ok(m) => m,
-                    Err(_) => break,
-                };
-                let Some(msg) = msgs.into_iter().next() else {
-                    if queue.is_idle() {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                };
-                let Ok(job) = serde_json::from_str::<Job>(&msg.body) else {
-                    tracing::error!(body = %msg.body, "unreadable job message dropped");
-                    let _ = queue.ack(&msg.id).await;
-                    continue;
-                };
-                let report = run_one(&ctx, &job, progress.as_ref(), msg.receive_count).await;
-                let retry = report.error.is_some() && msg.receive_count < opts.max_job_attempts;
-                let retryable = retry && {
-                    // re-run only what may succeed later
-                    let e = report.error.as_deref().unwrap_or("");
-                    !e.contains("401") && !e.contains("403") && !e.contains("404") && !e.contains("400")
-                };
-                let key = report.key.clone();
-                results.lock().await.insert(key, report);
-                if retryable {
-                    let _ = queue.release(&msg.id).await;
-                } else {
-                    let _ = queue.ack(&msg.id).await;
-                }
-            }
+    let collector = RunCollector::new(observer);
+    rt.observer = collector.clone();
+    let budget = rt.budget.clone();
+    let report = drive(rt, crate::time::Timestamp::now(), opts).await?;
+    let mut jobs = collector.reports();
+    // Deliveries that never ran a job (unreadable) or were given up on (dead-lettered) count too.
+    for (id, o) in &report.unresolved {
+        jobs.push(JobReport {
+            job: Job::organizations(),
+            key: format!("delivery {id}"),
+            stats: vec![],
+            duration: Duration::ZERO,
+            attempts: 1,
+            error: Some(format!("{o:?}")),
         });
     }
-    while workers.join_next().await.is_some() {}
-    let mut map = std::mem::take(&mut *results.lock().await);
-    for j in &jobs {
-        if let Some(r) = map.remove(&j.key(&ctx.cfg)) {
-            reports.push(r);
+    let run_id = match &report.schedule {
+        Some(crate::serverless::scheduler::ScheduleOutcome::Enqueued { run_id, .. }) => run_id.clone(),
+        Some(crate::serverless::scheduler::ScheduleOutcome::AlreadyScheduled { run_id }) => run_id.clone(),
+        Some(crate::serverless::scheduler::ScheduleOutcome::Stopped { reason }) => {
+            jobs.push(JobReport {
+                job: Job::organizations(),
+                key: "scheduler".into(),
+                stats: vec![],
+                duration: Duration::ZERO,
+                attempts: 1,
+                error: Some(reason.clone()),
+            });
+            String::new()
         }
-    }
-    RunReport { run_id: ctx.run_id.clone(), jobs: reports, duration: t0.elapsed(), budget: ctx.client.budget().stats() }
+        None => String::new(),
+    };
+    Ok(RunReport { run_id, jobs, duration: t0.elapsed(), budget: budget.stats() })
 }
 
 #[cfg(test)]
@@ -303,11 +304,11 @@ mod tests {
         let jobs = plan_jobs(&["a".into(), "b".into()], &[], &sel);
         assert_eq!(jobs.len(), 5);
         let jobs = plan_jobs(&["a".into(), "b".into()], &["B".into()], &sel);
-        assert_eq!(jobs.iter().filter(|j| matches!(j, Job::Users { .. })).count(), 1);
+        assert_eq!(jobs.iter().filter(|j| j.stream == "users").count(), 1);
         let jobs = plan_jobs(&["a".into()], &["org_01x".into()], &sel);
-        assert_eq!(jobs.iter().filter(|j| matches!(j, Job::Users { .. })).count(), 1);
+        assert_eq!(jobs.iter().filter(|j| j.stream == "users").count(), 1);
         assert!(StreamSelection::parse("activities,nope").is_err());
         let only = StreamSelection::parse("activities").unwrap();
-        assert_eq!(plan_jobs(&["a".into()], &[], &only), vec![Job::Activities]);
+        assert_eq!(plan_jobs(&["a".into()], &[], &only), vec![Job::tenant("activities")]);
     }
 }

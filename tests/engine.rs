@@ -1,0 +1,290 @@
+//! Engine v2: fenced commits under forced interleavings, hard-killed invocations, `verify` against a
+//! tampered lake, and two `sync` processes on one store.
+
+mod common;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use common::*;
+use shared::serverless::driver::{drive, DriveOptions};
+use shared::store::{LocalObjectSink, LocalQueue, LocalStateStore, ObjectSink, StoreError};
+use shared::streams::{FailPoints, Job, JobStats};
+use shared::synthetic::MutationConfig;
+use shared::time::Timestamp;
+use shared::verify::{verify_lake, ProblemKind};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A sink that blocks the writer at its `block_at`-th put under `_staging/` until released.
+struct GatedSink {
+    inner: LocalObjectSink,
+    puts: AtomicUsize,
+    block_at: usize,
+    reached: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+    released: AtomicBool,
+}
+
+#[async_trait]
+impl ObjectSink for GatedSink {
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
+        if key.starts_with("_staging/") {
+            let n = self.puts.fetch_add(1, Ordering::SeqCst) + 1;
+            if n == self.block_at && !self.released.load(Ordering::SeqCst) {
+                self.reached.notify_one();
+                self.release.notified().await;
+            }
+        }
+        self.inner.put(key, body).await
+    }
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.list(prefix).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+/// Writer A stalls between two staging puts; writer B runs the same job to the end on a source that
+/// changed in between; A then resumes. A's conditional save must fail, none of A's parts may become
+/// visible, and after one more normal run the lake is exact and verifies — for an incremental stream
+/// (activities) and a snapshot stream (users), with the source changing between the two reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stalled_writer_never_clobbers_a_committed_one() {
+    for stream in ["activities", "users", "chats"] {
+        let f = fake(small_tenant(71), open_cfg()).await;
+        let dir = tempfile::tempdir().unwrap();
+        // a first complete run, so both writers start from a committed head
+        let r = run_sync(client(&f), dir.path(), sync_cfg(&f), FailPoints::none()).await;
+        assert!(r.ok(), "{:?}", r.failures());
+        let org = f.with_tenant(|t| t.orgs[0].uuid.clone());
+        let job = if stream == "users" { Job::per_org("users", org) } else { Job::tenant(stream) };
+        let cfg = shared::streams::SyncConfig { max_records_per_segment: 5, ..sync_cfg(&f) };
+        f.with_tenant(|t| t.mutate(&MutationConfig::default()));
+
+        let gated = Arc::new(GatedSink {
+            inner: LocalObjectSink::new(dir.path()).unwrap(),
+            puts: AtomicUsize::new(0),
+            block_at: 2,
+            reached: tokio::sync::Notify::new(),
+            release: tokio::sync::Notify::new(),
+            released: AtomicBool::new(false),
+        });
+        let mut rt_a = local_runtime(client(&f), dir.path(), cfg.clone(), FailPoints::none());
+        rt_a.sink = gated.clone();
+        let ctx_a = rt_a.context(client(&f), "run-a", None);
+        let job_a = job.clone();
+        let a = tokio::spawn(async move {
+            let stats = JobStats::default();
+            shared::streams::run_job(&ctx_a, &job_a, &stats).await
+        });
+        gated.reached.notified().await;
+        // the source changes again between A's read and B's
+        f.with_tenant(|t| t.mutate(&MutationConfig::default()));
+        let ctx_b =
+            local_runtime(client(&f), dir.path(), cfg.clone(), FailPoints::none()).context(client(&f), "run-b", None);
+        let stats = JobStats::default();
+        shared::streams::run_job(&ctx_b, &job, &stats).await.unwrap_or_else(|e| panic!("{stream}: B fails: {e}"));
+        gated.released.store(true, Ordering::SeqCst);
+        gated.release.notify_one();
+        let ra = a.await.unwrap();
+        assert!(ra.is_err(), "{stream}: the stalled writer must lose its commit, got {ra:?}");
+        assert!(
+            LocalObjectSink::new(dir.path()).unwrap().list("_staging/").await.unwrap().is_empty(),
+            "{stream}: the loser removed its staging"
+        );
+        assert_verified(dir.path()).await;
+        let r = run_sync(client(&f), dir.path(), sync_cfg(&f), FailPoints::none()).await;
+        assert!(r.ok(), "{:?}", r.failures());
+        assert_exactly_once(dir.path(), &f.expected()).await;
+        f.shutdown().await;
+    }
+}
+
+/// Lambda kills an invocation at its deadline: the future is dropped mid-walk (no ack, no lease
+/// release, nothing after it). A long backfill is then carried by redeliveries and continuations,
+/// and still ends exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hard_killed_invocations_finish_exactly_once() {
+    let f = fake(shared::synthetic::TenantConfig { activities: 1500, ..small_tenant(72) }, open_cfg()).await;
+    f.set_faults(shared::fake_api::Faults { latency: Some(Duration::from_millis(10)), ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = shared::streams::SyncConfig {
+        activity_page_size: 3,
+        chat_page_size: 2,
+        max_records_per_segment: 8,
+        commit_interval: Duration::from_millis(150),
+        ..sync_cfg(&f)
+    };
+    let mut rt = local_runtime(client(&f), dir.path(), cfg, FailPoints::none());
+    let invocation = Duration::from_millis(400);
+    rt.queue = Arc::new(LocalQueue::with_visibility(50, invocation + Duration::from_millis(300)));
+    rt.lease_grace = Duration::from_millis(100);
+    rt.deadline_margin = Duration::from_millis(150);
+    let opts = DriveOptions {
+        workers: 3,
+        invocation,
+        hard_kill: true,
+        max_receives: 50,
+        max_wall: Duration::from_secs(240),
+        ..DriveOptions::default()
+    };
+    let r = drive(rt, Timestamp::now(), opts).await.unwrap();
+    let continued = r.outcomes.iter().filter(|(_, o)| *o == shared::serverless::worker::Outcome::Continued).count();
+    println!("continuations: {continued}, deliveries: {}", r.outcomes.len());
+    assert!(continued >= 20, "a long chain of continuations: {continued}");
+    assert!(r.unresolved.is_empty(), "{:?}", r.unresolved);
+    assert_exactly_once(dir.path(), &f.expected()).await;
+    f.shutdown().await;
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in walk(from) {
+        let rel = e.strip_prefix(from).unwrap();
+        let dst = to.join(rel);
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(&e, &dst).unwrap();
+    }
+}
+
+fn walk(d: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(d).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+async fn problems(store: &Path) -> Vec<(ProblemKind, String)> {
+    let sink = LocalObjectSink::new(store).unwrap();
+    let state = LocalStateStore::new(store).unwrap();
+    verify_lake(&sink, Some(&state)).await.unwrap().problems.into_iter().map(|p| (p.kind, p.key)).collect()
+}
+
+/// `verify` names the object for each kind of tampering, and passes on the untouched lake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn verify_detects_every_kind_of_tampering() {
+    let f = fake(small_tenant(73), open_cfg()).await;
+    let base = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let r = run_sync(client(&f), base.path(), sync_cfg(&f), FailPoints::none()).await;
+        assert!(r.ok(), "{:?}", r.failures());
+        f.with_tenant(|t| t.mutate(&MutationConfig::default()));
+    }
+    assert_verified(base.path()).await;
+    let sink = LocalObjectSink::new(base.path()).unwrap();
+    let objects = sink.list("activities/").await.unwrap();
+    let victim = objects.first().expect("an activities object").clone();
+    let manifests = sink.list("_manifests/chats/").await.unwrap();
+    let manifest = manifests.first().expect("a chats manifest").clone();
+
+    // one byte changed in a lake object
+    let d = tempfile::tempdir().unwrap();
+    copy_dir(base.path(), d.path());
+    let p = d.path().join(&victim);
+    let mut b = std::fs::read(&p).unwrap();
+    let i = b.len() / 2;
+    b[i] ^= 0x01;
+    std::fs::write(&p, b).unwrap();
+    assert!(problems(d.path()).await.contains(&(ProblemKind::Altered, victim.clone())), "altered");
+
+    // an object deleted
+    let d = tempfile::tempdir().unwrap();
+    copy_dir(base.path(), d.path());
+    std::fs::remove_file(d.path().join(&victim)).unwrap();
+    assert!(problems(d.path()).await.contains(&(ProblemKind::Missing, victim.clone())), "missing");
+
+    // a copy of an object under another name in the same partition
+    let d = tempfile::tempdir().unwrap();
+    copy_dir(base.path(), d.path());
+    let copy = victim.replace(".ndjson.gz", "-copy.ndjson.gz");
+    std::fs::copy(d.path().join(&victim), d.path().join(&copy)).unwrap();
+    let ps = problems(d.path()).await;
+    assert!(ps.contains(&(ProblemKind::Uncovered, copy.clone())), "uncovered copy: {ps:?}");
+    assert!(ps.iter().any(|(k, _)| *k == ProblemKind::Duplicate), "its records are duplicates: {ps:?}");
+
+    // a manifest deleted
+    let d = tempfile::tempdir().unwrap();
+    copy_dir(base.path(), d.path());
+    std::fs::remove_file(d.path().join(&manifest)).unwrap();
+    let ps = problems(d.path()).await;
+    assert!(ps.iter().any(|(k, _)| *k == ProblemKind::BrokenChain), "broken chain: {ps:?}");
+    assert!(ps.iter().any(|(k, _)| *k == ProblemKind::Uncovered), "its objects are uncovered: {ps:?}");
+
+    // and the CLI says so: exit 1, one line per problem naming the object
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_compliance-lake"))
+        .args(["verify", "--store"])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l.starts_with("broken-chain: ")), "{text}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_compliance-lake"))
+        .args(["verify", "--store"])
+        .arg(base.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("verify OK"));
+    f.shutdown().await;
+}
+
+/// Two `sync` processes started at once on one store: without `--wait` the second exits at once
+/// naming the holder; with `--wait` both complete; the store is exact and verifies either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_sync_processes_on_one_store() {
+    let f = fake(small_tenant(74), open_cfg()).await;
+    f.set_faults(shared::fake_api::Faults { latency: Some(Duration::from_millis(5)), ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let start = f.with_tenant(|t| t.config.start);
+    let spawn = |wait: bool| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_compliance-lake"));
+        c.args(["sync", "--no-progress", "--budget-per-minute", "0", "--api-base-url", &f.base_url(), "--store"])
+            .arg(dir.path())
+            .args(["--backfill-start", &Timestamp(start).to_rfc3339()])
+            .env("ANTHROPIC_COMPLIANCE_ACCESS_KEY", shared::fake_api::synthetic_key())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if wait {
+            c.arg("--wait");
+        }
+        c.spawn().unwrap()
+    };
+    let a = spawn(false);
+    std::thread::sleep(Duration::from_millis(300));
+    let b = spawn(false);
+    let (oa, ob) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let codes = [oa.status.code(), ob.status.code()];
+    assert!(codes.contains(&Some(0)), "one of them syncs: {codes:?}");
+    let loser = if oa.status.success() { &ob } else { &oa };
+    if !loser.status.success() {
+        let err = String::from_utf8_lossy(&loser.stderr);
+        assert!(err.contains("is being synced by pid") && err.contains("since"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    }
+    f.with_tenant(|t| t.mutate(&MutationConfig::default()));
+    let (a, b) = (spawn(true), spawn(true));
+    let (oa, ob) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(
+        oa.status.success() && ob.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&oa.stderr),
+        String::from_utf8_lossy(&ob.stderr)
+    );
+    assert_exactly_once(dir.path(), &f.expected()).await;
+    f.shutdown().await;
+}
