@@ -3,55 +3,16 @@
 
 mod common;
 
-use async_trait::async_trait;
-use bytes::Bytes;
 use common::*;
 use shared::serverless::driver::{drive, DriveOptions};
-use shared::store::{LocalObjectSink, LocalQueue, LocalStateStore, ObjectSink, StoreError};
+use shared::store::{LocalObjectSink, LocalQueue, LocalStateStore, ObjectSink};
 use shared::streams::{FailPoints, Job, JobStats};
 use shared::synthetic::MutationConfig;
 use shared::time::Timestamp;
 use shared::verify::{verify_lake, ProblemKind};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A sink that blocks the writer at its `block_at`-th put under `_staging/` until released.
-struct GatedSink {
-    inner: LocalObjectSink,
-    puts: AtomicUsize,
-    block_at: usize,
-    reached: tokio::sync::Notify,
-    release: tokio::sync::Notify,
-    released: AtomicBool,
-}
-
-#[async_trait]
-impl ObjectSink for GatedSink {
-    async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
-        if key.starts_with("_staging/") {
-            let n = self.puts.fetch_add(1, Ordering::SeqCst) + 1;
-            if n == self.block_at && !self.released.load(Ordering::SeqCst) {
-                self.reached.notify_one();
-                self.release.notified().await;
-            }
-        }
-        self.inner.put(key, body).await
-    }
-    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        self.inner.list(prefix).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.delete(key).await
-    }
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-}
 
 /// Writer A stalls between two staging puts; writer B runs the same job to the end on a source that
 /// changed in between; A then resumes. A's conditional save must fail, none of A's parts may become
@@ -70,14 +31,7 @@ async fn a_stalled_writer_never_clobbers_a_committed_one() {
         let cfg = shared::streams::SyncConfig { max_records_per_segment: 5, ..sync_cfg(&f) };
         f.with_tenant(|t| t.mutate(&MutationConfig::default()));
 
-        let gated = Arc::new(GatedSink {
-            inner: LocalObjectSink::new(dir.path()).unwrap(),
-            puts: AtomicUsize::new(0),
-            block_at: 2,
-            reached: tokio::sync::Notify::new(),
-            release: tokio::sync::Notify::new(),
-            released: AtomicBool::new(false),
-        });
+        let gated = GatedSink::new(Arc::new(LocalObjectSink::new(dir.path()).unwrap()), 2);
         let mut rt_a = local_runtime(client(&f), dir.path(), cfg.clone(), FailPoints::none());
         rt_a.sink = gated.clone();
         let ctx_a = rt_a.context(client(&f), "run-a", None);
@@ -93,8 +47,7 @@ async fn a_stalled_writer_never_clobbers_a_committed_one() {
             local_runtime(client(&f), dir.path(), cfg.clone(), FailPoints::none()).context(client(&f), "run-b", None);
         let stats = JobStats::default();
         shared::streams::run_job(&ctx_b, &job, &stats).await.unwrap_or_else(|e| panic!("{stream}: B fails: {e}"));
-        gated.released.store(true, Ordering::SeqCst);
-        gated.release.notify_one();
+        gated.open();
         let ra = a.await.unwrap();
         assert!(ra.is_err(), "{stream}: the stalled writer must lose its commit, got {ra:?}");
         assert!(
@@ -127,7 +80,7 @@ async fn hard_killed_invocations_finish_exactly_once() {
     let mut rt = local_runtime(client(&f), dir.path(), cfg, FailPoints::none());
     let invocation = Duration::from_millis(400);
     rt.queue = Arc::new(LocalQueue::with_visibility(50, invocation + Duration::from_millis(300)));
-    rt.lease_grace = Duration::from_millis(100);
+    rt.lease_ttl = Duration::from_millis(300);
     rt.deadline_margin = Duration::from_millis(150);
     let opts = DriveOptions {
         workers: 3,

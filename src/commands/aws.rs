@@ -110,6 +110,9 @@ pub struct AwsSyncOpts {
     /// Simulated invocation length of each worker call, in seconds (deadline continuations below it).
     #[arg(long, default_value_t = 900)]
     pub invocation_secs: u64,
+    /// The work queue's redrive receive count (as given to aws-init): a delivery failing this often is dead-lettered.
+    #[arg(long, default_value_t = 5)]
+    pub max_receive_count: u32,
 }
 
 impl AwsSyncOpts {
@@ -147,6 +150,7 @@ pub async fn run_sync(
     let opts = DriveOptions {
         workers: streams.workers.clamp(1, 64),
         invocation: Duration::from_secs(a.invocation_secs.max(1)),
+        max_receives: a.max_receive_count.max(1),
         ..DriveOptions::default()
     };
     let t0 = std::time::Instant::now();

@@ -133,3 +133,61 @@ pub fn job_error<'a>(r: &'a RunReport, stream: &str) -> Option<&'a str> {
     // a stream may have several jobs (users: one per organization): the failing one, if any
     r.jobs.iter().filter(|j| j.job.stream() == stream).find_map(|j| j.error.as_deref())
 }
+
+/// A sink that blocks the writer at its `block_at`-th put under `_staging/` until [`GatedSink::open`].
+pub struct GatedSink {
+    inner: Arc<dyn shared::store::ObjectSink>,
+    puts: std::sync::atomic::AtomicUsize,
+    block_at: usize,
+    pub reached: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+    released: std::sync::atomic::AtomicBool,
+}
+
+impl GatedSink {
+    pub fn new(inner: Arc<dyn shared::store::ObjectSink>, block_at: usize) -> Arc<Self> {
+        Arc::new(GatedSink {
+            inner,
+            puts: Default::default(),
+            block_at,
+            reached: tokio::sync::Notify::new(),
+            release: tokio::sync::Notify::new(),
+            released: Default::default(),
+        })
+    }
+
+    pub fn open(&self) {
+        self.released.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.release.notify_one();
+    }
+}
+
+#[async_trait::async_trait]
+impl shared::store::ObjectSink for GatedSink {
+    async fn put(&self, key: &str, body: bytes::Bytes) -> Result<(), shared::store::StoreError> {
+        use std::sync::atomic::Ordering;
+        if key.starts_with("_staging/") {
+            let n = self.puts.fetch_add(1, Ordering::SeqCst) + 1;
+            if n == self.block_at && !self.released.load(Ordering::SeqCst) {
+                self.reached.notify_one();
+                self.release.notified().await;
+            }
+        }
+        self.inner.put(key, body).await
+    }
+    async fn get(&self, key: &str) -> Result<Option<bytes::Bytes>, shared::store::StoreError> {
+        self.inner.get(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, shared::store::StoreError> {
+        self.inner.list(prefix).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), shared::store::StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn copy(&self, from: &str, to: &str) -> Result<(), shared::store::StoreError> {
+        self.inner.copy(from, to).await
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}

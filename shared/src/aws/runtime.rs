@@ -167,7 +167,9 @@ pub async fn build(
         } else {
             std::sync::Arc::new(crate::sync::NoObserver)
         },
-        lease_grace: std::time::Duration::from_secs(30),
+        lease_ttl: std::time::Duration::from_secs(
+            std::env::var("COMPLIANCE_LAKE_LEASE_TTL_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60).max(1),
+        ),
         fixed_client: None,
     };
     Ok(AwsRuntime { runtime, clients, aws, synthetic })

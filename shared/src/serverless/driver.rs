@@ -127,21 +127,24 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
                         Release,
                         DeadLetter,
                     }
-                    let (next, ended) = match &o {
+                    let (next, mut ended) = match &o {
                         Outcome::Done { .. } | Outcome::Stopped(_) | Outcome::Duplicate => (Next::Ack, true),
                         // replaced by the continuation / the deferred copy it enqueued
                         Outcome::Continued | Outcome::Deferred => (Next::Ack, false),
-                        Outcome::Failed { retryable: false, .. } => (Next::DeadLetter, true),
+                        Outcome::Failed { retryable: false, .. } => (Next::DeadLetter, false),
                         Outcome::Failed { retryable: true, .. } => (Next::Release, d.receive_count >= max_receives),
+                    };
+                    let r = match next {
+                        Next::Ack => rt.queue.ack(&id).await,
+                        Next::Release => rt.queue.release(&id).await,
+                        // where the queue cannot dead-letter directly, redrive does it after the receives
+                        Next::DeadLetter => rt.queue.dead_letter(&id).await.map(|direct| {
+                            ended = direct || d.receive_count >= max_receives;
+                        }),
                     };
                     if ended && o.is_failure() && ours {
                         unresolved.lock().await.push((id.clone(), o.clone()));
                     }
-                    let r = match next {
-                        Next::Ack => rt.queue.ack(&id).await,
-                        Next::Release => rt.queue.release(&id).await,
-                        Next::DeadLetter => rt.queue.dead_letter(&id).await,
-                    };
                     if let Err(e) = r {
                         tracing::warn!(error = %e, "ack/release failed");
                     }

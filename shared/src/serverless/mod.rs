@@ -75,9 +75,9 @@ pub struct Runtime {
     pub retry_base: Duration,
     /// Hears every job start and end: progress bars and the summary (CLI), EMF metrics (Lambda).
     pub observer: Arc<dyn crate::sync::Observer>,
-    /// A job's lease outlives its invocation deadline by this much (a killed worker's job is free
-    /// again after it).
-    pub lease_grace: Duration,
+    /// A job's lease lasts this long and is renewed every third of it while the job runs; a killed
+    /// worker's (or a SIGKILLed CLI's) job is free again within it.
+    pub lease_ttl: Duration,
     /// Use this client for every job instead of building one from [`Runtime::keys`] (the CLI and
     /// tests, which hold one client with one budget).
     pub fixed_client: Option<ApiClient>,
@@ -159,7 +159,7 @@ impl Runtime {
             deadline_margin: Duration::from_secs(0),
             retry_base: Duration::from_secs(1),
             observer: Arc::new(crate::sync::NoObserver),
-            lease_grace: Duration::from_secs(30),
+            lease_ttl: Duration::from_secs(60),
             fixed_client: None,
         })
     }

@@ -87,9 +87,7 @@ async fn work_one(rt: &Runtime, d: &Delivery, deadline: Option<tokio::time::Inst
     let key = msg.job.key(&rt.cfg);
     let span = tracing::info_span!("job", run_id = %msg.run_id, stream = msg.job.stream(), job = %key, message_id = %d.message_id, receive_count = d.receive_count);
     let _g = span.enter();
-    let ttl = deadline
-        .map(|dl| dl.saturating_duration_since(tokio::time::Instant::now()) + rt.lease_grace)
-        .unwrap_or(Duration::from_secs(900));
+    let ttl = rt.lease_ttl.max(Duration::from_millis(30));
     match rt.leases.acquire(&key, owner, ttl).await {
         Ok(true) => {}
         Ok(false) if msg.deferrals >= MAX_DEFERRALS => {
@@ -99,7 +97,7 @@ async fn work_one(rt: &Runtime, d: &Delivery, deadline: Option<tokio::time::Inst
         Ok(false) => {
             // Put it back rather than drop it: the holder may be dead (its lease then expires).
             let next = JobMessage { deferrals: msg.deferrals + 1, ..msg.clone() };
-            let delay = rt.lease_grace.min(Duration::from_secs(900));
+            let delay = ttl.min(Duration::from_secs(900));
             return match serde_json::to_string(&next) {
                 Ok(body) => match rt.queue.send_delayed(vec![body], delay).await {
                     Ok(()) => {
@@ -114,7 +112,25 @@ async fn work_one(rt: &Runtime, d: &Delivery, deadline: Option<tokio::time::Inst
         Err(e) => return Outcome::Failed { error: e.to_string(), retryable: true },
     }
     // A panic inside the job must still release the lease, or its redelivery would wait for expiry.
-    let (outcome, continuation) = match AssertUnwindSafe(run(rt, &msg, &key, deadline)).catch_unwind().await {
+    // The heartbeat lives inside this future, not in a spawned task: when an invocation is killed
+    // (the future dropped), renewal stops with it and the lease runs out within one TTL.
+    let heartbeat = async {
+        #[allow(clippy::infinite_loop)]
+        loop {
+            tokio::time::sleep(ttl / 3).await;
+            match rt.leases.acquire(&key, owner, ttl).await {
+                Ok(true) => {}
+                Ok(false) => tracing::error!("lease lost to another worker; its conditional commit will fail ours"),
+                Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
+            }
+        }
+    };
+    let job = AssertUnwindSafe(run(rt, &msg, &key, deadline)).catch_unwind();
+    let res = tokio::select! {
+        r = job => r,
+        _ = heartbeat => Ok((Outcome::Failed { error: "lease heartbeat ended".into(), retryable: true }, None)),
+    };
+    let (outcome, continuation) = match res {
         Ok(r) => r,
         Err(panic) => {
             let m = panic_message(panic);

@@ -23,10 +23,10 @@ pub trait WorkQueue: Send + Sync {
     async fn ack(&self, id: &str) -> Result<(), super::StoreError>;
     /// Makes the message visible again (or dead-letters it after too many receives).
     async fn release(&self, id: &str) -> Result<(), super::StoreError>;
-    /// A terminal failure: straight to the dead letters where the backend can (default: `release`,
-    /// and the queue's redrive policy dead-letters it after its receives).
-    async fn dead_letter(&self, id: &str) -> Result<(), super::StoreError> {
-        self.release(id).await
+    /// A terminal failure: straight to the dead letters where the backend can (`true`); else it is
+    /// released (`false`) and the queue's redrive policy dead-letters it after its receives.
+    async fn dead_letter(&self, id: &str) -> Result<bool, super::StoreError> {
+        self.release(id).await.map(|_| false)
     }
     /// Messages waiting or in flight, if the backend can tell (`None` = unknown).
     async fn depth(&self) -> Result<Option<u64>, super::StoreError>;
@@ -140,12 +140,12 @@ impl WorkQueue for LocalQueue {
         Ok(())
     }
 
-    async fn dead_letter(&self, id: &str) -> Result<(), super::StoreError> {
+    async fn dead_letter(&self, id: &str) -> Result<bool, super::StoreError> {
         let mut g = self.lock();
         if let Some((_, m)) = g.in_flight.remove(id) {
             g.dead.push(m);
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn depth(&self) -> Result<Option<u64>, super::StoreError> {
