@@ -145,6 +145,7 @@ checks "$PY" scripts/infra_check.py metrics "${TEMPLATES[@]}"
 step "deploy in three commands (Makefile, samconfig.toml)"
 check "make -n build (the one build command: arm64 functions + the CLI)" make -n build
 checks "$PY" scripts/infra_check.py samconfig samconfig.toml
+check "sam validate from the repository root (reads samconfig.toml)" "$VENV/bin/sam" validate
 
 # ---------------------------------------------------------------------------------------------
 step "Athena definitions vs the demo output"
