@@ -120,9 +120,32 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
-step "IAM and environment vs the Rust code"
-checks "$PY" scripts/infra_check.py iam "${TEMPLATES[@]}"
+step "governance and alert switches on and off (templates resolved per scenario)"
+# Each scenario is the stack as deployed with that set of parameters: conditions evaluated, resources
+# of false conditions dropped. Linted, then IAM/governance-checked like the full templates.
+RESOLVED=()
+for sc in off on mixed; do
+  for t in "${TEMPLATES[@]}"; do
+    kind=$([ "$t" = "$BUILD/sam-translated.json" ] && echo sam || echo cdk)
+    checks "$PY" scripts/infra_check.py resolve "$t" "$sc" "$BUILD/$kind-$sc.json"
+    [ -f "$BUILD/$kind-$sc.json" ] && RESOLVED+=("$BUILD/$kind-$sc.json")
+  done
+done
+check "cfn-lint on the resolved templates (${#RESOLVED[@]}: SAM and CDK x off/on/mixed)" \
+  "$VENV/bin/cfn-lint" "${RESOLVED[@]}"
+checks "$PY" scripts/infra_check.py governance "${RESOLVED[@]}"
+
+# ---------------------------------------------------------------------------------------------
+step "IAM, environment and metrics vs the Rust code"
+checks "$PY" scripts/infra_check.py iam "${TEMPLATES[@]}" "${RESOLVED[@]}"
 checks "$PY" scripts/infra_check.py env "${TEMPLATES[@]}"
+checks "$PY" scripts/infra_check.py metrics "${TEMPLATES[@]}"
+
+# ---------------------------------------------------------------------------------------------
+step "deploy in three commands (Makefile, samconfig.toml)"
+check "make -n build (the one build command: arm64 functions + the CLI)" make -n build
+checks "$PY" scripts/infra_check.py samconfig samconfig.toml
+check "sam validate from the repository root (reads samconfig.toml)" "$VENV/bin/sam" validate
 
 # ---------------------------------------------------------------------------------------------
 step "Athena definitions vs the demo output"

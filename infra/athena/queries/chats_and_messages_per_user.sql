@@ -1,4 +1,5 @@
--- description: Per chat owner: chats (each counted once, whatever its versions), soft-deleted chats, messages, messages they sent, and their last message.
+-- description: Per chat owner, over the last 30 days: chats active (a version updated in the window, each chat counted once), of those soft-deleted, messages, messages they sent, and their last message.
+-- The dt bounds are safe: a chat version is ingested on or after its updated_at, a message on or after its created_at.
 WITH chats_per_user AS (
   SELECT
     "user".id AS user_id,
@@ -6,6 +7,8 @@ WITH chats_per_user AS (
     count(DISTINCT id) AS chats,
     count(DISTINCT CASE WHEN deleted_at IS NOT NULL THEN id END) AS deleted_chats
   FROM chats
+  WHERE date(from_iso8601_timestamp(updated_at) AT TIME ZONE 'UTC') >= current_date - INTERVAL '30' DAY
+    AND dt >= date_format(current_date - INTERVAL '30' DAY, '%Y-%m-%d') -- dt bound
   GROUP BY 1
 ),
 messages_per_user AS (
@@ -16,6 +19,8 @@ messages_per_user AS (
     count(DISTINCT CASE WHEN role = 'user' THEN id END) AS messages_sent,
     max(from_iso8601_timestamp(created_at)) AS last_message_at
   FROM chat_messages
+  WHERE date(from_iso8601_timestamp(created_at) AT TIME ZONE 'UTC') >= current_date - INTERVAL '30' DAY
+    AND dt >= date_format(current_date - INTERVAL '30' DAY, '%Y-%m-%d') -- dt bound
   GROUP BY 1
 )
 SELECT

@@ -1,5 +1,5 @@
 // Where the Lambda code comes from: the cargo-lambda artifacts of the workspace,
-//   cargo lambda build --release --arm64 --lambda-dir target/lambda
+//   make lambdas  (scripts/package-lambdas.sh: cargo lambda build --release --arm64 for both)
 // -> <repo>/target/lambda/{scheduler,worker}/bootstrap (the directory becomes the zip).
 //
 // Missing artifacts are an error with the build command in it, so `cdk deploy` can never ship an
@@ -24,7 +24,7 @@ export function functionCodeDir(stack: Stack, fn: string): string {
   if (!placeholder) {
     throw new Error(
       `Lambda artifact ${path.join(dir, 'bootstrap')} not found. Build the functions first, from ${REPO_ROOT}:\n` +
-        '  cargo lambda build --release --arm64 --lambda-dir target/lambda\n' +
+        '  make lambdas   (scripts/package-lambdas.sh: cargo lambda build --release --arm64)\n' +
         '(or pass -c artifactsDir=DIR; for a synth-only check: -c placeholderAssets=true)',
     );
   }

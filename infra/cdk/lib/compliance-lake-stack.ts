@@ -160,6 +160,54 @@ export class ComplianceLakeStack extends Stack {
       description: 'The work-queue alarm fires when its oldest job message is older than this.',
     });
 
+    const accessLogging = param('LakeAccessLogging', {
+      type: 'String', default: 'true', allowedValues: ['true', 'false'],
+      description:
+        'S3 server access logs of the lake bucket (every read, write and delete, with the principal) into a ' +
+        'separate log bucket (SSE-S3: S3 log delivery cannot use a KMS key), partitioned by event time.',
+    });
+    const accessLogsDays = param('AccessLogsExpirationDays', { type: 'Number', default: 365, minValue: 1, description: "Days to keep the lake's access logs." });
+    const objectLockMode = param('ObjectLockMode', {
+      type: 'String', default: 'NONE', allowedValues: ['NONE', 'GOVERNANCE', 'COMPLIANCE'],
+      description:
+        'S3 Object Lock default retention on the lake (WORM). COMPLIANCE: nobody, root included, can delete ' +
+        'or overwrite an object version before ObjectLockRetentionDays; GOVERNANCE: only principals with ' +
+        's3:BypassGovernanceRetention can. Segments are then staged in a separate, unlocked staging bucket ' +
+        '(the commit protocol deletes staged parts). Object Lock cannot be turned off again; choose it at the ' +
+        'first deploy (see infra/README.md, upgrade notes).',
+    });
+    const objectLockDays = param('ObjectLockRetentionDays', {
+      type: 'Number', default: 365, minValue: 1, maxValue: 36500,
+      description: 'Default Object Lock retention of every lake object version, in days (with ObjectLockMode).',
+    });
+    param('ReaderRoles', {
+      type: 'String', default: 'true', allowedValues: ['true', 'false'],
+      description:
+        'Two Athena reader roles and managed policies scoped by lake prefix - audit data (organizations, users, ' +
+        'activities, manifests) and content (chats, messages, projects, files, DLP findings; its role also ' +
+        'gets the audit policy) - each with its own workgroup and results prefix, and a lake bucket policy that ' +
+        'denies content reads to every other principal of the account (the functions excepted).',
+    });
+    const boundaryArn = param('PermissionsBoundaryArn', {
+      type: 'String', default: '', allowedPattern: '^$|^arn:aws[a-z-]*:iam::\\d{12}:policy/.+$',
+      description: 'Optional IAM permissions boundary (managed policy ARN) set on every role this stack creates.',
+    });
+    const alertSeverity = param('DlpAlertMinSeverity', {
+      type: 'String', default: 'HIGH', allowedValues: ['OFF', 'CRITICAL', 'HIGH', 'MEDIUM', 'LOW'],
+      description:
+        'The worker publishes DLP findings of this severity or higher as EventBridge events (source ' +
+        'compliance-lake, detail-type "DLP Finding", redacted detail shaped like a dlp_findings row; a flood ' +
+        'becomes one summary event). OFF: no events and no events:PutEvents permission.',
+    });
+    const alertBus = param('DlpAlertEventBus', {
+      type: 'String', default: 'default', allowedPattern: '^[A-Za-z0-9._-]{1,256}$',
+      description: 'Name of the EventBridge event bus (in this account and region) the findings are published to.',
+    });
+    const alertEmail = param('DlpAlertEmail', {
+      type: 'String', default: '', allowedPattern: '^$|^[^@\\s]+@[^@\\s]+$',
+      description: 'Optional e-mail address for DLP alerts (an EventBridge rule -> a separate SNS topic -> e-mail). Confirm the subscription e-mail.',
+    });
+
     // ------------------------------------------------------------------------------------------
     // Mappings, conditions, rules
     // ------------------------------------------------------------------------------------------
@@ -178,6 +226,16 @@ export class ComplianceLakeStack extends Stack {
     for (const s of STREAMS) {
       streamOn[s] = new CfnCondition(this, `Sync${cap(s)}On`, { expression: Fn.conditionEquals(sync[s].valueAsString, 'true') });
     }
+    const loggingOn = new CfnCondition(this, 'AccessLoggingOn', { expression: Fn.conditionEquals(accessLogging.valueAsString, 'true') });
+    const lockOn = new CfnCondition(this, 'ObjectLockOn', { expression: Fn.conditionNot(Fn.conditionEquals(objectLockMode.valueAsString, 'NONE')) });
+    const readersOn = new CfnCondition(this, 'ReaderRolesOn', { expression: Fn.conditionEquals(Fn.ref('ReaderRoles'), 'true') });
+    const hasBoundary = new CfnCondition(this, 'HasPermissionsBoundary', { expression: Fn.conditionNot(Fn.conditionEquals(boundaryArn.valueAsString, '')) });
+    const alertsOn = new CfnCondition(this, 'DlpAlertsOn', { expression: Fn.conditionNot(Fn.conditionEquals(alertSeverity.valueAsString, 'OFF')) });
+    const hasAlertEmail = new CfnCondition(this, 'HasDlpAlertEmail', {
+      expression: Fn.conditionAnd(alertsOn, Fn.conditionNot(Fn.conditionEquals(alertEmail.valueAsString, ''))),
+    });
+    const boundary = Token.asString(Fn.conditionIf(hasBoundary.logicalId, boundaryArn.valueAsString, Aws.NO_VALUE));
+    const busArn = Fn.sub('arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${DlpAlertEventBus}');
     new CfnRule(this, 'AtLeastOneStream', {
       assertions: [
         {
@@ -208,6 +266,17 @@ export class ComplianceLakeStack extends Stack {
       publicAccessBlockConfiguration: publicAccessBlock,
       ownershipControls: { rules: [{ objectOwnership: 'BucketOwnerEnforced' }] },
       versioningConfiguration: { status: 'Enabled' },
+      // WORM: every lake object version locked; staged parts go to the unlocked StagingBucket.
+      objectLockEnabled: Fn.conditionIf(lockOn.logicalId, true, Aws.NO_VALUE) as unknown as boolean,
+      objectLockConfiguration: Fn.conditionIf(lockOn.logicalId, {
+        ObjectLockEnabled: 'Enabled',
+        Rule: { DefaultRetention: { Mode: objectLockMode.valueAsString, Days: objectLockDays.valueAsNumber } },
+      }, Aws.NO_VALUE),
+      loggingConfiguration: Fn.conditionIf(loggingOn.logicalId, {
+        DestinationBucketName: Fn.ref('AccessLogsBucket'),
+        LogFilePrefix: 'lake/',
+        TargetObjectKeyFormat: { PartitionedPrefix: { PartitionDateSource: 'EventTime' } },
+      }, Aws.NO_VALUE),
       lifecycleConfiguration: {
         rules: [
           {
@@ -242,7 +311,69 @@ export class ComplianceLakeStack extends Stack {
         },
       ],
     });
-    lid(new s3.CfnBucketPolicy(this, 'LakeBucketPolicy', { bucket: lakeBucket.ref, policyDocument: denyInsecure(lakeBucket) }), 'LakeBucketPolicy');
+    // LakeBucketPolicy (TLS only; content reads restricted with ReaderRoles) comes with the reader
+    // policies from infra/athena/tables.json: see ./athena.ts.
+
+    // Staged segment parts when the lake is Object-Locked (see infra/template.yaml).
+    const staging = lid(new s3.CfnBucket(this, 'StagingBucket', {
+      bucketEncryption,
+      publicAccessBlockConfiguration: publicAccessBlock,
+      ownershipControls: { rules: [{ objectOwnership: 'BucketOwnerEnforced' }] },
+      lifecycleConfiguration: {
+        rules: [{ id: 'expire-abandoned-staging', status: 'Enabled', expirationInDays: 2, abortIncompleteMultipartUpload: { daysAfterInitiation: 1 } }],
+      },
+    }), 'StagingBucket');
+    staging.cfnOptions.condition = lockOn;
+    staging.cfnOptions.deletionPolicy = staging.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.DELETE;
+    const stagingPolicy = lid(new s3.CfnBucketPolicy(this, 'StagingBucketPolicy', {
+      bucket: staging.ref,
+      policyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          ...denyInsecure(staging).Statement,
+          {
+            Sid: 'DenyReadsToOthers',
+            Effect: 'Deny',
+            Principal: '*',
+            Action: ['s3:GetObject', 's3:GetObjectVersion'],
+            Resource: Fn.sub('${StagingBucket.Arn}/*'),
+            Condition: { ArnNotEquals: { 'aws:PrincipalArn': [Fn.getAtt('WorkerRole', 'Arn'), Fn.getAtt('SchedulerRole', 'Arn')] } },
+          },
+        ],
+      },
+    }), 'StagingBucketPolicy');
+    stagingPolicy.cfnOptions.condition = lockOn;
+
+    // Server access logs of the lake: SSE-S3 only (log delivery), never Object-Locked.
+    const accessLogs = lid(new s3.CfnBucket(this, 'AccessLogsBucket', {
+      bucketEncryption: { serverSideEncryptionConfiguration: [{ serverSideEncryptionByDefault: { sseAlgorithm: 'AES256' } }] },
+      publicAccessBlockConfiguration: publicAccessBlock,
+      ownershipControls: { rules: [{ objectOwnership: 'BucketOwnerEnforced' }] },
+      versioningConfiguration: { status: 'Enabled' },
+      lifecycleConfiguration: {
+        rules: [{ id: 'expire-access-logs', status: 'Enabled', expirationInDays: accessLogsDays.valueAsNumber, noncurrentVersionExpiration: { noncurrentDays: 1 } }],
+      },
+    }), 'AccessLogsBucket');
+    accessLogs.cfnOptions.condition = loggingOn;
+    accessLogs.cfnOptions.deletionPolicy = accessLogs.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.RETAIN;
+    const accessLogsPolicy = lid(new s3.CfnBucketPolicy(this, 'AccessLogsBucketPolicy', {
+      bucket: accessLogs.ref,
+      policyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          ...denyInsecure(accessLogs).Statement,
+          {
+            Sid: 'S3ServerAccessLogsDelivery',
+            Effect: 'Allow',
+            Principal: { Service: 'logging.s3.amazonaws.com' },
+            Action: 's3:PutObject',
+            Resource: Fn.sub('${AccessLogsBucket.Arn}/lake/*'),
+            Condition: { ArnLike: { 'aws:SourceArn': lakeBucket.attrArn }, StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+          },
+        ],
+      },
+    }), 'AccessLogsBucketPolicy');
+    accessLogsPolicy.cfnOptions.condition = loggingOn;
 
     const resultsBucket = lid(new s3.CfnBucket(this, 'AthenaResultsBucket', {
       bucketEncryption,
@@ -316,6 +447,7 @@ export class ComplianceLakeStack extends Stack {
       const g = lid(new logs.CfnLogGroup(this, `${cap(name)}LogGroup`, {
         logGroupName: Fn.sub(`/compliance-lake/\${AWS::StackName}/${name}`),
         retentionInDays: logRetention.valueAsNumber,
+        kmsKeyId: ifKmsStr(kmsRef),
       }), `${cap(name)}LogGroup`);
       g.cfnOptions.deletionPolicy = g.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.DELETE;
       return g;
@@ -328,6 +460,7 @@ export class ComplianceLakeStack extends Stack {
     const role = (name: string, description: string, logGroupArn: string, specific: object[]) =>
       lid(new iam.CfnRole(this, `${cap(name)}Role`, {
         description,
+        permissionsBoundary: boundary,
         assumeRolePolicyDocument: {
           Version: '2012-10-17',
           Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }],
@@ -351,14 +484,21 @@ export class ComplianceLakeStack extends Stack {
           },
         ],
       }), `${cap(name)}Role`);
+    const stagingStatements = [
+      Fn.conditionIf(lockOn.logicalId, { Sid: 'StagingObjects', Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], Resource: Fn.sub('${StagingBucket.Arn}/*') }, Aws.NO_VALUE),
+      Fn.conditionIf(lockOn.logicalId, { Sid: 'StagingList', Effect: 'Allow', Action: 's3:ListBucket', Resource: Fn.getAtt('StagingBucket', 'Arn') }, Aws.NO_VALUE),
+    ];
     const schedulerRole = role('scheduler', 'compliance-lake scheduler (EventBridge -> organizations snapshot + fan-out)', schedulerLogs.attrArn, [
       { Sid: 'State', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], Resource: table.attrArn },
+      ...stagingStatements,
       { Sid: 'Enqueue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queue.attrArn },
     ]);
     const workerRole = role('worker', 'compliance-lake worker (SQS job -> API pages -> S3 lake + DLP findings)', workerLogs.attrArn, [
       { Sid: 'State', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], Resource: table.attrArn },
       // The SQS event source mapping polls with the function's role.
       { Sid: 'ConsumeJobs', Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], Resource: queue.attrArn },
+      ...stagingStatements,
+      Fn.conditionIf(alertsOn.logicalId, { Sid: 'PublishDlpAlerts', Effect: 'Allow', Action: 'events:PutEvents', Resource: busArn }, Aws.NO_VALUE),
       { Sid: 'EnqueueContinuations', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queue.attrArn },
     ]);
 
@@ -382,6 +522,9 @@ export class ComplianceLakeStack extends Stack {
         COMPLIANCE_LAKE_SYNTHETIC: synthetic.valueAsString,
         COMPLIANCE_LAKE_SSE: ifKmsStr('aws:kms', 'AES256'),
         COMPLIANCE_LAKE_KMS_KEY_ID: kmsRef,
+        COMPLIANCE_LAKE_STAGING_BUCKET: Token.asString(Fn.conditionIf(lockOn.logicalId, Fn.ref('StagingBucket'), '')),
+        COMPLIANCE_LAKE_ALERTS_EVENT_BUS: Token.asString(Fn.conditionIf(alertsOn.logicalId, busArn, '')),
+        COMPLIANCE_LAKE_ALERTS_MIN_SEVERITY: alertSeverity.valueAsString,
         RUST_LOG: logLevel.valueAsString,
       },
     };
@@ -504,6 +647,46 @@ export class ComplianceLakeStack extends Stack {
     }
 
     // ------------------------------------------------------------------------------------------
+    // DLP alerts: rule on DlpAlertEventBus, optional e-mail through a topic of their own
+    // ------------------------------------------------------------------------------------------
+    const alertRule = lid(new events.CfnRule(this, 'DlpAlertRule', {
+      description: 'compliance-lake DLP findings (and flood summaries) published by the worker',
+      eventBusName: alertBus.valueAsString,
+      state: 'ENABLED',
+      eventPattern: { source: ['compliance-lake'], 'detail-type': [{ prefix: 'DLP Finding' }] },
+      targets: Fn.conditionIf(hasAlertEmail.logicalId, [{ Id: 'DlpAlertTopic', Arn: Fn.ref('DlpAlertTopic') }], Aws.NO_VALUE),
+    }), 'DlpAlertRule');
+    alertRule.cfnOptions.condition = alertsOn;
+    const alertTopic = lid(new sns.CfnTopic(this, 'DlpAlertTopic', {
+      displayName: 'compliance-lake DLP alerts',
+      kmsMasterKeyId: ifKmsStr(kmsRef),
+    }), 'DlpAlertTopic');
+    alertTopic.cfnOptions.condition = hasAlertEmail;
+    const alertTopicPolicy = lid(new sns.CfnTopicPolicy(this, 'DlpAlertTopicPolicy', {
+      topics: [alertTopic.ref],
+      policyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Sid: 'DlpAlertRulePublishes',
+            Effect: 'Allow',
+            Principal: { Service: 'events.amazonaws.com' },
+            Action: 'sns:Publish',
+            Resource: alertTopic.ref,
+            Condition: { ArnEquals: { 'aws:SourceArn': alertRule.attrArn } },
+          },
+        ],
+      },
+    }), 'DlpAlertTopicPolicy');
+    alertTopicPolicy.cfnOptions.condition = hasAlertEmail;
+    const alertSub = lid(new sns.CfnSubscription(this, 'DlpAlertEmailSubscription', {
+      topicArn: alertTopic.ref,
+      protocol: 'email',
+      endpoint: alertEmail.valueAsString,
+    }), 'DlpAlertEmailSubscription');
+    alertSub.cfnOptions.condition = hasAlertEmail;
+
+    // ------------------------------------------------------------------------------------------
     // Athena: workgroup, database, tables and named queries (from infra/athena/)
     // ------------------------------------------------------------------------------------------
     const workGroup = lid(new athena.CfnWorkGroup(this, 'AthenaWorkGroup', {
@@ -529,7 +712,46 @@ export class ComplianceLakeStack extends Stack {
         description: 'compliance-lake tables over the S3 lake (gzip NDJSON, partition projection on dt)',
       },
     }), 'GlueDatabase');
+    // Readers: audit data vs content, each with its own workgroup (results isolated by prefix); the
+    // managed policies are generated from infra/athena/tables.json in ./athena.ts.
+    const readerWorkGroup = (cls: string) => {
+      const w = lid(new athena.CfnWorkGroup(this, `Athena${cap(cls)}WorkGroup`, {
+        name: Fn.sub(`\${AWS::StackName}-${cls}`),
+        description: `compliance-lake ${cls} readers (results under ${cls}/ in the results bucket, readable only by them)`,
+        state: 'ENABLED',
+        recursiveDeleteOption: true,
+        workGroupConfiguration: {
+          enforceWorkGroupConfiguration: true,
+          publishCloudWatchMetricsEnabled: true,
+          bytesScannedCutoffPerQuery: scanCutoff.valueAsNumber,
+          engineVersion: { selectedEngineVersion: 'Athena engine version 3' },
+          resultConfiguration: {
+            outputLocation: Fn.sub(`s3://\${AthenaResultsBucket}/${cls}/`),
+            encryptionConfiguration: ifKms({ EncryptionOption: 'SSE_KMS', KmsKey: kmsRef }, { EncryptionOption: 'SSE_S3' }),
+          },
+        },
+      }), `Athena${cap(cls)}WorkGroup`);
+      w.cfnOptions.condition = readersOn;
+    };
+    readerWorkGroup('audit');
+    readerWorkGroup('content');
     addAthenaDefinitions(this, { database, workGroup, hasLakePrefix: hasPrefix });
+    const readerRole = (cls: string, description: string, policies: string[]) => {
+      const r = lid(new iam.CfnRole(this, `${cap(cls)}ReaderRole`, {
+        description,
+        permissionsBoundary: boundary,
+        maxSessionDuration: 3600,
+        assumeRolePolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Principal: { AWS: Fn.sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:root') }, Action: 'sts:AssumeRole' }],
+        },
+        managedPolicyArns: policies.map((p) => Fn.ref(p)),
+      }), `${cap(cls)}ReaderRole`);
+      r.cfnOptions.condition = readersOn;
+      return r;
+    };
+    const auditRole = readerRole('audit', 'compliance-lake audit reader - organizations, users, activities, manifests (Athena workgroup <stack>-audit)', ['AuditReaderPolicy']);
+    const contentRole = readerRole('content', 'compliance-lake content reader - chats, messages, projects, files, DLP findings, plus the audit data (workgroup <stack>-content)', ['AuditReaderPolicy', 'ContentReaderPolicy']);
 
     // ------------------------------------------------------------------------------------------
     // Outputs
@@ -543,11 +765,22 @@ export class ComplianceLakeStack extends Stack {
     out('DeadLetterQueueUrl', dlq.ref, 'SQS dead-letter queue (see the DLQ alarm for how to redrive)');
     out('DeadLetterQueueArn', dlq.attrArn, 'Source ARN for `aws sqs start-message-move-task`');
     out('AccessKeySecretArn', secret.ref, 'Secret holding the Compliance Access Key (created empty; set it with `compliance-lake key register`)');
+    out('KeyRegisterCommand', Fn.sub('target/bin/compliance-lake key register --secret-id ${AccessKeySecret} --table ${StateTable}'),
+      'Step 3 of the deploy - store the Compliance Access Key (export ANTHROPIC_COMPLIANCE_ACCESS_KEY first)');
     out('AlarmTopicArn', topic.ref, 'SNS topic every alarm notifies');
     out('SchedulerFunctionName', scheduler.ref);
     out('WorkerFunctionName', worker.ref);
     out('AthenaWorkGroupName', workGroup.ref, 'Athena workgroup (results encrypted in the results bucket)');
     out('AthenaDatabaseName', database.ref, 'Glue database of the Athena tables');
+    out('OperationsDashboardName', Fn.ref('OperationsDashboard'), 'CloudWatch dashboard (records, requests, budget, 429s, errors, queues, freshness, findings)');
+    const condOut = (id: string, value: string, description: string, condition: CfnCondition) => {
+      const o = out(id, value, description);
+      o.condition = condition;
+    };
+    condOut('AuditReaderRoleArn', auditRole.attrArn, 'Role for audit-data queries (workgroup <stack>-audit)', readersOn);
+    condOut('ContentReaderRoleArn', contentRole.attrArn, 'Role for content queries (workgroup <stack>-content)', readersOn);
+    condOut('AccessLogsBucketName', accessLogs.ref, 'Server access logs of the lake bucket (prefix lake/)', loggingOn);
+    condOut('DlpAlertRuleArn', alertRule.attrArn, 'EventBridge rule matching the DLP alerts (add your own targets with your own rules)', alertsOn);
   }
 }
 
