@@ -153,6 +153,10 @@ pub struct SyncArgs {
     /// Seed of the synthetic tenant.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// The state belongs to another source (tenant, base URL, or synthetic/real mode): archive its
+    /// checkpoints (kept under `archive/` in the state) and start a clean backfill from this source.
+    #[arg(long)]
+    pub reset_state: bool,
     /// `local` (a store directory) or `aws` (S3 + DynamoDB + SQS through the Lambda handlers;
     /// honours AWS_ENDPOINT_URL for emulators).
     #[arg(long, default_value = "local")]
@@ -167,17 +171,24 @@ pub enum Backend {
     Aws,
 }
 
-/// Builds the local-backend context and runs one sync.
+/// Builds the local-backend context and runs one sync. Synthetic data goes to `STORE/synthetic/`
+/// (the state stays in `STORE/_state`, bound to its source: see `shared::binding`).
 pub async fn sync_local(
     client: ApiClient,
     store: &std::path::Path,
     cfg: SyncConfig,
     opts: RunOptions,
     show_progress: bool,
+    synthetic: bool,
 ) -> anyhow::Result<RunReport> {
     let failpoints = FailPoints::from_env().map_err(anyhow::Error::msg)?;
-    let ctx = shared::sync::local_context(client, store, cfg, failpoints)
+    let mut ctx = shared::sync::local_context(client, store, cfg, failpoints)
         .with_context(|| format!("opening store {}", store.display()))?;
+    if synthetic {
+        // issue 10: no synthetic row is ever in the real tables
+        let root = store.join(shared::binding::SYNTHETIC_PREFIX);
+        ctx.sink = Arc::new(shared::store::LocalObjectSink::new(&root)?);
+    }
     let progress = ui::Bars::new(show_progress);
     let report = shared::sync::run(ctx, opts, progress.clone()).await;
     progress.clear();
@@ -188,7 +199,10 @@ pub async fn run(a: SyncArgs) -> anyhow::Result<ExitCode> {
     let cfg = a.streams.sync_config()?;
     let opts = a.streams.options()?;
     let mut _fake = None;
-    let (key, base_url) = if a.synthetic {
+    let (key, base_url) = if a.synthetic && a.backend == Backend::Aws {
+        // the runtime serves the synthetic tenant itself (and writes under the synthetic prefix)
+        (ApiKey::new(""), a.api.api_base_url.clone())
+    } else if a.synthetic {
         let (handle, key) = super::fake_api::start_synthetic(a.seed, None).await?;
         let url = handle.base_url();
         _fake = Some(handle);
@@ -200,13 +214,26 @@ pub async fn run(a: SyncArgs) -> anyhow::Result<ExitCode> {
     };
     if a.backend == Backend::Aws {
         let key = (!key.is_empty()).then_some(key);
-        return super::aws::run_sync(a.api.clone(), a.streams.clone(), a.aws, key, base_url).await;
+        let synthetic = a.synthetic.then_some(a.seed);
+        let (api, streams) = (a.api.clone(), a.streams.clone());
+        return super::aws::run_sync(api, streams, a.aws, key, base_url, synthetic, a.reset_state).await;
     }
     let mut api = a.api.clone();
     api.api_base_url = base_url;
     let client = api.client(key)?;
-    let report = sync_local(client, &a.store, cfg, opts, !a.streams.no_progress).await?;
-    ui::print_summary(&report, &a.store);
+    // --- source binding (issue 10): refuse to resume another source's checkpoints
+    let mode = if a.synthetic { shared::binding::Mode::Synthetic } else { shared::binding::Mode::Real };
+    let identity = shared::binding::probe_identity(&client, mode).await?;
+    let state = shared::store::LocalStateStore::new(&a.store)?;
+    if let shared::binding::BindOutcome::Reset { archive, documents, .. } =
+        shared::binding::check_or_bind(&state, &identity, a.reset_state).await?
+    {
+        println!("state reset: {documents} checkpoint(s) archived under {archive} in {}/_state", a.store.display());
+    }
+    // --- end source binding
+    let report = sync_local(client, &a.store, cfg, opts, !a.streams.no_progress, a.synthetic).await?;
+    let shown = if a.synthetic { a.store.join(shared::binding::SYNTHETIC_PREFIX) } else { a.store.clone() };
+    ui::print_summary(&report, &shown);
     if report.ok() {
         Ok(ExitCode::SUCCESS)
     } else {

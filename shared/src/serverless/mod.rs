@@ -72,6 +72,11 @@ pub struct Runtime {
     pub retry_base: Duration,
     /// Print CloudWatch EMF metric lines (in Lambda, where the log agent turns them into metrics).
     pub emit_metrics: bool,
+    /// Real API or the built-in synthetic tenant: part of the source the state is bound to.
+    pub source_mode: crate::binding::Mode,
+    /// Archive the state's checkpoints and rebind it to this source before scheduling
+    /// (`sync --reset-state`; never set in a Lambda).
+    pub reset_state: bool,
 }
 
 /// The Lambda context's deadline (ms since the epoch) as a monotonic instant.
@@ -90,6 +95,8 @@ pub enum HandlerError {
     Key(#[from] crate::keys::KeyError),
     #[error(transparent)]
     Api(#[from] ApiError),
+    #[error(transparent)]
+    Binding(#[from] crate::binding::BindingError),
 }
 
 impl Runtime {
@@ -146,6 +153,8 @@ impl Runtime {
             deadline_margin: Duration::from_secs(0),
             retry_base: Duration::from_secs(1),
             emit_metrics: false,
+            source_mode: crate::binding::Mode::Real,
+            reset_state: false,
         })
     }
 }
