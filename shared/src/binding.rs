@@ -222,6 +222,23 @@ pub async fn probe_identity(client: &ApiClient, mode: Mode) -> Result<SourceIden
     Ok(SourceIdentity::new(mode, &client.config().base_url, orgs))
 }
 
+/// The worker's check (no API call): the state must be bound to this mode and base URL (the
+/// tenant was checked by the scheduler that enqueued the job). A state not bound yet passes.
+pub async fn check_bound(state: &dyn StateStore, mode: Mode, base_url: &str) -> Result<(), BindingError> {
+    let Some(v) = state.load(BINDING_KEY).await? else { return Ok(()) };
+    let b: Binding = serde_json::from_value(v.value)
+        .map_err(|e| BindingError::Corrupt { key: BINDING_KEY.into(), reason: e.to_string() })?;
+    let current = SourceIdentity::new(mode, base_url, Vec::new());
+    match compare(&b.source, &current) {
+        Verdict::Differs(reasons) => Err(BindingError::Mismatch {
+            reasons: reasons.join(", "),
+            bound: b.source.describe(),
+            current: current.describe(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Whether a state key is a job checkpoint (what a reset archives): `<stream>` or `<stream>/…`.
 fn is_checkpoint_key(key: &str) -> bool {
     crate::streams::STREAMS.iter().any(|s| key == s.name || key.starts_with(&format!("{}/", s.name)))
@@ -413,6 +430,18 @@ mod tests {
         let b: Binding = serde_json::from_value(st.load(BINDING_KEY).await.unwrap().unwrap().value).unwrap();
         assert_eq!(b.previous.len(), 1);
         assert_eq!(b.previous[0].source.mode, Mode::Synthetic);
+    }
+
+    #[tokio::test]
+    async fn workers_check_mode_and_base_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = LocalStateStore::new(dir.path()).unwrap();
+        assert!(check_bound(&st, Mode::Real, "https://api.anthropic.com").await.is_ok(), "unbound state passes");
+        let syn = SourceIdentity::new(Mode::Synthetic, "http://127.0.0.1:1", orgs(&[A]));
+        check_or_bind(&st, &syn, false).await.unwrap();
+        assert!(check_bound(&st, Mode::Synthetic, "http://127.0.0.1:2").await.is_ok());
+        let e = check_bound(&st, Mode::Real, "https://api.anthropic.com").await.unwrap_err();
+        assert!(matches!(e, BindingError::Mismatch { .. }), "{e}");
     }
 
     #[tokio::test]
