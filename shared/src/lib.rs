@@ -8,6 +8,7 @@
 //! - [`binding`]: a state store is bound to one source (tenant, base URL, mode).
 
 pub mod api;
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod binding;
 pub mod budget;
