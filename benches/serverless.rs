@@ -82,6 +82,7 @@ fn main() {
             table,
             queue_url: Some(out.queues.queue_url),
             secret_id: None,
+            dlp_key_secret_id: None,
             encryption: Encryption::Aes256,
             tenant: "bench2".into(),
             budget_per_minute: 0,

@@ -342,6 +342,7 @@ ENV_NOT_SET = {
     "COMPLIANCE_LAKE_KEY_CACHE_SECONDS": "how long a worker caches the access key; default 300 s",
     "COMPLIANCE_LAKE_FAILPOINTS": "fault injection for tests only",
     "COMPLIANCE_LAKE_DLP_KEY": "DLP fingerprint key of a local store (CLI); never put a key in Lambda configuration",
+    "COMPLIANCE_LAKE_DLP_KEY_FILE": "where a local store's DLP fingerprint key file is (CLI); Lambda uses COMPLIANCE_LAKE_DLP_KEY_SECRET_ID",
     "COMPLIANCE_LAKE_STORE": "local store directory (CLI)",
 }
 

@@ -6,6 +6,7 @@
 #   3. every unit and integration test (fake Compliance API over real HTTP, moto, DynamoDB Local)
 #   4. deployment templates and Athena queries, validated offline (scripts/validate-infra.sh)
 #   5. Lambda packaging: cargo lambda build --release --arm64 for every function
+#   6. fuzz smoke run: every cargo-fuzz target for FUZZ_SECONDS (default 5) seconds (scripts/fuzz.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/compliance-lake/target}"
@@ -28,6 +29,9 @@ export REQUIRE_DYNAMODB_LOCAL="${REQUIRE_DYNAMODB_LOCAL:-$([ -n "${CI:-}" ] && c
 
 step "cargo test (unit, fake API over HTTP, fault and property tests, moto and DynamoDB Local)"
 cargo test --locked --workspace --all-targets --no-fail-fast
+
+step "fuzz smoke run: ${FUZZ_SECONDS:-5} s per target (longer: bash scripts/fuzz.sh 600)"
+FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-$(dirname "$CARGO_TARGET_DIR")/fuzz-target}" bash scripts/fuzz.sh "${FUZZ_SECONDS:-5}"
 
 step "infrastructure: SAM + CDK templates, IAM, Athena queries over demo output (offline)"
 bash scripts/validate-infra.sh

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub const KEY_RECORD: &str = "keys/current";
+/// Keys registered before the current one (rotation), newest last. No secret material.
+pub const KEY_HISTORY: &str = "keys/history";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -99,10 +101,125 @@ pub async fn update_record(state: &dyn StateStore, f: impl Fn(&mut KeyRecord)) -
     Ok(())
 }
 
+/// A key that was current before a rotation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PastKey {
+    pub fingerprint: String,
+    pub registered_at: Timestamp,
+    pub superseded_at: Timestamp,
+    /// Set once `key revoke --fingerprint` removed it from the secret (or it was revoked while current).
+    #[serde(default)]
+    pub revoked_at: Option<Timestamp>,
+}
+
+pub async fn load_history(state: &dyn StateStore) -> Result<(Option<u64>, Vec<PastKey>), StoreError> {
+    match state.load(KEY_HISTORY).await? {
+        Some(v) => serde_json::from_value(v.value.get("keys").cloned().unwrap_or(Value::Array(vec![])))
+            .map(|h| (Some(v.version), h))
+            .map_err(|e| StoreError::Corrupt { key: KEY_HISTORY.into(), reason: e.to_string() }),
+        None => Ok((None, Vec::new())),
+    }
+}
+
+pub async fn save_history(state: &dyn StateStore, version: Option<u64>, keys: &[PastKey]) -> Result<(), StoreError> {
+    let v = serde_json::json!({ "keys": keys });
+    state.save(KEY_HISTORY, version, &v).await.map(|_| ())
+}
+
+/// Pure: the history after registering a key with `new_fingerprint` while `current` was the record.
+/// A different key becomes a past key (still readable as the secret's `AWSPREVIOUS` until revoked);
+/// re-registering the same key changes nothing.
+pub fn plan_register(
+    current: Option<&KeyRecord>,
+    new_fingerprint: &str,
+    mut history: Vec<PastKey>,
+    now: Timestamp,
+) -> Vec<PastKey> {
+    if let Some(c) = current.filter(|c| c.fingerprint != new_fingerprint) {
+        history.retain(|p| p.fingerprint != c.fingerprint);
+        history.push(PastKey {
+            fingerprint: c.fingerprint.clone(),
+            registered_at: c.registered_at,
+            superseded_at: now,
+            revoked_at: c.revoked_at,
+        });
+    }
+    history.retain(|p| p.fingerprint != new_fingerprint);
+    history
+}
+
+/// Which key `key revoke` acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevokeTarget {
+    /// The current key: clear the secret's value and mark the record revoked.
+    Current(String),
+    /// A past key (index into the history): remove it from the secret's previous version.
+    Past(usize),
+}
+
+/// Pure: `fingerprint` `None` = the current key. `Err` is an operator message.
+pub fn plan_revoke(
+    current: Option<&KeyRecord>,
+    history: &[PastKey],
+    fingerprint: Option<&str>,
+) -> Result<RevokeTarget, String> {
+    match (fingerprint, current) {
+        (None, Some(c)) => Ok(RevokeTarget::Current(c.fingerprint.clone())),
+        (None, None) => Err("no key registered; nothing to revoke".into()),
+        (Some(f), Some(c)) if c.fingerprint == f => Ok(RevokeTarget::Current(c.fingerprint.clone())),
+        (Some(f), _) => {
+            history.iter().position(|p| p.fingerprint == f).map(RevokeTarget::Past).ok_or_else(|| {
+                format!("no registered key has fingerprint {f:?} (compliance-lake key status lists them)")
+            })
+        }
+    }
+}
+
 pub async fn save_record(state: &dyn StateStore, rec: &KeyRecord) -> Result<(), StoreError> {
     let v = serde_json::to_value(rec).map_err(|e| StoreError::Backend(e.to_string()))?;
     let cur = state.load(KEY_RECORD).await?.map(|c| c.version);
     state.save(KEY_RECORD, cur, &v).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(fp: &str) -> KeyRecord {
+        KeyRecord {
+            fingerprint: fp.into(),
+            kind: "Compliance".into(),
+            scopes_observed: vec![],
+            scopes_missing: vec![],
+            status: KeyStatus::Active,
+            registered_at: Timestamp::parse("2026-11-01T00:00:00Z").unwrap(),
+            revoked_at: None,
+            last_success_at: None,
+            last_error: None,
+            last_error_at: None,
+            requests: 0,
+            rate_limited: 0,
+        }
+    }
+
+    #[test]
+    fn rotation_plan() {
+        let now = Timestamp::parse("2026-12-01T00:00:00Z").unwrap();
+        let (a, b) = ("sha256:4be1c09f77a2", "sha256:e03d5b6a91fc");
+        assert!(plan_register(None, a, vec![], now).is_empty(), "first key: no history");
+        assert!(plan_register(Some(&rec(a)), a, vec![], now).is_empty(), "same key again: no history");
+        let h = plan_register(Some(&rec(a)), b, vec![], now);
+        assert_eq!((h.len(), h[0].fingerprint.as_str(), h[0].superseded_at), (1, a, now));
+        // back to A: it leaves the history, B enters it
+        let h2 = plan_register(Some(&rec(b)), a, h.clone(), now);
+        assert_eq!(h2.iter().map(|p| p.fingerprint.as_str()).collect::<Vec<_>>(), vec![b]);
+
+        assert_eq!(plan_revoke(Some(&rec(b)), &h, None), Ok(RevokeTarget::Current(b.into())));
+        assert_eq!(plan_revoke(Some(&rec(b)), &h, Some(b)), Ok(RevokeTarget::Current(b.into())));
+        assert_eq!(plan_revoke(Some(&rec(b)), &h, Some(a)), Ok(RevokeTarget::Past(0)));
+        assert!(plan_revoke(Some(&rec(b)), &h, Some("sha256:000000000000")).unwrap_err().contains("key status"));
+        assert!(plan_revoke(None, &[], None).is_err());
+    }
 }
 
 /// One scope check of a probe.
@@ -128,10 +245,13 @@ impl Probe {
     pub fn missing(&self) -> Vec<String> {
         self.checks.iter().filter(|c| c.result.is_err()).map(|c| c.scope.to_string()).collect()
     }
-    /// A 401 or bare 404 means the key itself is unusable (not merely missing a scope).
+    /// A 401 or bare 404 means the key itself is unusable (not merely missing a scope); a redirect
+    /// means the base URL is not the API (and is never followed, so the key stays here).
     pub fn fatal(&self) -> Option<&ApiError> {
         self.checks.iter().find_map(|c| match &c.result {
-            Err(e @ (ApiError::Unauthorized { .. } | ApiError::NotAuthenticated { .. })) => Some(e),
+            Err(
+                e @ (ApiError::Unauthorized { .. } | ApiError::NotAuthenticated { .. } | ApiError::Redirected { .. }),
+            ) => Some(e),
             _ => None,
         })
     }
@@ -157,7 +277,10 @@ pub async fn probe(client: &ApiClient) -> Probe {
             }
             Err(e) => Err(e),
         };
-        let fatal = matches!(result, Err(ApiError::Unauthorized { .. } | ApiError::NotAuthenticated { .. }));
+        let fatal = matches!(
+            result,
+            Err(ApiError::Unauthorized { .. } | ApiError::NotAuthenticated { .. } | ApiError::Redirected { .. })
+        );
         checks.push(ScopeCheck { scope, what, result });
         if fatal {
             break;

@@ -5,9 +5,12 @@
 //! - [`store`]: where records and state go (local directory here; S3/DynamoDB adapters later).
 //! - [`streams`]: one module per stream, declaring its pagination family and checkpoint.
 //! - [`sync`]: runs streams as jobs and reports what happened.
+//! - [`binding`]: a state store is bound to one source (tenant, base URL, mode).
 
 pub mod api;
+#[cfg(feature = "aws")]
 pub mod aws;
+pub mod binding;
 pub mod budget;
 pub mod dlp;
 pub mod fake_api;

@@ -13,7 +13,7 @@ use shared::serverless::driver::{drive, DriveOptions};
 use shared::serverless::scheduler::ScheduleOutcome;
 use shared::serverless::settings::Settings;
 use shared::serverless::worker::Outcome;
-use shared::store::{StateStore, Table};
+use shared::store::Table;
 use shared::time::Timestamp;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -55,6 +55,7 @@ impl AwsTarget {
             table: self.table.clone(),
             queue_url: url.queue_url().map(str::to_string),
             secret_id,
+            dlp_key_secret_id: None,
             encryption: Encryption::Aes256,
             tenant: "default".into(),
             budget_per_minute: budget,
@@ -133,6 +134,8 @@ pub async fn run_sync(
     a: AwsSyncOpts,
     key: Option<ApiKey>,
     base_url: String,
+    synthetic_seed: Option<u64>,
+    reset_state: bool,
 ) -> anyhow::Result<ExitCode> {
     let clients = AwsClients::from_env().await;
     let aws = a.target()?.settings(&clients, api.budget_per_minute, a.secret_id.clone()).await?;
@@ -140,13 +143,14 @@ pub async fn run_sync(
         api: Default::default(),
         cfg: streams.sync_config()?,
         streams: streams.selection()?,
-        synthetic_seed: None,
+        synthetic_seed,
     };
     settings.api.base_url = base_url;
     settings.api.request_timeout = Duration::from_secs(api.request_timeout_secs.max(1));
     settings.api.max_response_bytes = api.max_response_bytes;
     let key = if a.secret_id.is_some() { None } else { key };
-    let rt = runtime::build(clients, aws, settings, key).await?;
+    let mut rt = runtime::build(clients, aws, settings, key).await?;
+    rt.runtime.reset_state = reset_state; // issue 10: `sync --reset-state` (the scheduler archives and rebinds)
     let opts = DriveOptions {
         workers: streams.workers.clamp(1, 64),
         invocation: Duration::from_secs(a.invocation_secs.max(1)),
@@ -186,7 +190,10 @@ pub enum KeyCmd {
     Register(KeyArgs),
     /// Show the registered key: fingerprint, scopes, status, last success, last error, budget use.
     Status(KeyArgs),
-    /// Delete the key's secret and mark it revoked; the scheduler then stops with a logged reason.
+    /// Revoke a key: the current one (its value is cleared from the secret, the record marked
+    /// revoked; the scheduler then stops with a logged reason) or, with --fingerprint, a key a
+    /// rotation replaced (removed from the secret's previous version). The secret itself is never
+    /// deleted: the deployment stack owns it. Revoke the key in claude.ai too.
     Revoke(KeyArgs),
 }
 
@@ -203,6 +210,9 @@ pub struct KeyArgs {
     /// KMS key for the secret (default: the AWS managed key).
     #[arg(long)]
     pub kms_key_id: Option<String>,
+    /// `key revoke`: the key to revoke (`sha256:…` as `key status` shows it); default the current key.
+    #[arg(long)]
+    pub fingerprint: Option<String>,
 }
 
 pub async fn run_key(cmd: KeyCmd) -> anyhow::Result<ExitCode> {
@@ -223,6 +233,11 @@ pub async fn run_key(cmd: KeyCmd) -> anyhow::Result<ExitCode> {
             }
             SecretKeySource::new(clients.secrets.clone(), &a.secret_id).put(&key, a.kms_key_id.as_deref()).await?;
             let state = shared::aws::DynamoStateStore::new(clients.dynamodb.clone(), &a.table);
+            // rotation: the key this one replaces goes to the history (revoke it once this one works)
+            let previous = keys::load_record(&state).await?;
+            let (hv, history) = keys::load_history(&state).await?;
+            let history = keys::plan_register(previous.as_ref(), &key.fingerprint(), history, Timestamp::now());
+            keys::save_history(&state, hv, &history).await?;
             let rec = KeyRecord {
                 fingerprint: key.fingerprint(),
                 kind: format!("{:?}", probe.kind),
@@ -244,6 +259,12 @@ pub async fn run_key(cmd: KeyCmd) -> anyhow::Result<ExitCode> {
                 a.secret_id,
                 rec.scopes_observed.len()
             );
+            if let Some(p) = previous.filter(|p| p.fingerprint != rec.fingerprint && p.status == KeyStatus::Active) {
+                println!(
+                    "previous key {} stays readable as the secret's AWSPREVIOUS version; once this key is verified: compliance-lake key revoke --fingerprint {} (and revoke it in claude.ai)",
+                    p.fingerprint, p.fingerprint
+                );
+            }
             Ok(if rec.scopes_missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         KeyCmd::Status(a) => {
@@ -274,25 +295,50 @@ pub async fn run_key(cmd: KeyCmd) -> anyhow::Result<ExitCode> {
                         r.last_error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
                     );
                     println!("budget use    {} API requests, {} rate-limited", r.requests, r.rate_limited);
+                    for p in keys::load_history(&state).await?.1 {
+                        println!(
+                            "previous key  {} registered {}, replaced {}, {}",
+                            p.fingerprint,
+                            p.registered_at,
+                            p.superseded_at,
+                            p.revoked_at
+                                .map(|t| format!("revoked {t}"))
+                                .unwrap_or_else(|| "NOT REVOKED (still in the secret's previous version)".into())
+                        );
+                    }
                     Ok(if r.status == KeyStatus::Active { ExitCode::SUCCESS } else { ExitCode::FAILURE })
                 }
             }
         }
         KeyCmd::Revoke(a) => {
             let state = shared::aws::DynamoStateStore::new(clients.dynamodb.clone(), &a.table);
-            SecretKeySource::new(clients.secrets.clone(), &a.secret_id).delete(false).await?;
-            let found = keys::load_record(&state).await?.is_some();
-            keys::update_record(&state, |r| {
-                r.status = KeyStatus::Revoked;
-                r.revoked_at = Some(Timestamp::now());
-            })
-            .await?;
-            let _ = state.keys("").await; // touch: surface table errors now rather than at the next schedule
-            println!(
-                "revoked: secret {:?} deleted (7-day recovery window){}; the scheduler stops at its next run",
-                a.secret_id,
-                if found { ", key record marked revoked" } else { "" }
-            );
+            let secret = SecretKeySource::new(clients.secrets.clone(), &a.secret_id);
+            let current = keys::load_record(&state).await?;
+            let (hv, mut history) = keys::load_history(&state).await?;
+            match keys::plan_revoke(current.as_ref(), &history, a.fingerprint.as_deref()).map_err(anyhow::Error::msg)? {
+                keys::RevokeTarget::Current(fp) => {
+                    secret.clear(&fp).await?;
+                    keys::update_record(&state, |r| {
+                        r.status = KeyStatus::Revoked;
+                        r.revoked_at = Some(Timestamp::now());
+                    })
+                    .await?;
+                    println!(
+                        "revoked key {fp}: its value is cleared from secret {:?} (the secret stays: the stack owns it) and the key record is marked revoked; the scheduler stops at its next run. Revoke the key in claude.ai too.",
+                        a.secret_id
+                    );
+                }
+                keys::RevokeTarget::Past(i) => {
+                    let fp = history[i].fingerprint.clone();
+                    let removed = secret.forget_previous(&fp).await?;
+                    history[i].revoked_at = Some(Timestamp::now());
+                    keys::save_history(&state, hv, &history).await?;
+                    println!(
+                        "revoked previous key {fp}: {}; the current key is untouched. Revoke it in claude.ai too.",
+                        if removed { "removed from the secret's previous version" } else { "no longer in the secret" }
+                    );
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

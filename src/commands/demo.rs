@@ -74,7 +74,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
     };
 
     println!("\n[1/2] First sync (backfill from {}):", shared::time::Timestamp(start));
-    let r1 = sync_local(api.client(key.clone())?, &a.store, &streams, !a.no_progress).await?;
+    let r1 = sync_local(api.client(key.clone())?, &a.store, &streams, !a.no_progress, false, false).await?;
     ui::print_summary(&r1, &a.store);
     if !r1.ok() {
         bail!("first sync failed");
@@ -97,7 +97,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
     );
 
     println!("\n[2/2] Second sync (incremental):");
-    let r2 = sync_local(api.client(key)?, &a.store, &streams, !a.no_progress).await?;
+    let r2 = sync_local(api.client(key)?, &a.store, &streams, !a.no_progress, false, false).await?;
     ui::print_summary(&r2, &a.store);
     if !r2.ok() {
         bail!("second sync failed");

@@ -161,6 +161,10 @@ pub struct SyncArgs {
     /// Seed of the synthetic tenant.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// The state belongs to another source (tenant, base URL, or synthetic/real mode): archive its
+    /// checkpoints (kept under `archive/` in the state) and start a clean backfill from this source.
+    #[arg(long)]
+    pub reset_state: bool,
     /// `local` (a store directory) or `aws` (S3 + DynamoDB + SQS through the Lambda handlers;
     /// honours AWS_ENDPOINT_URL for emulators).
     #[arg(long, default_value = "local")]
@@ -176,20 +180,39 @@ pub enum Backend {
 }
 
 /// One sync on the local backend: the scheduler and worker handlers of the Lambdas, over a store
-/// directory, an in-process queue and file leases, under the store lock.
+/// directory, an in-process queue and file leases, under the store lock. The state is bound to its
+/// source (`shared::binding`); synthetic data goes to `STORE/synthetic/`, never into the real tables.
 pub async fn sync_local(
     client: ApiClient,
     store: &std::path::Path,
     streams: &StreamArgs,
     show_progress: bool,
+    synthetic: bool,
+    reset_state: bool,
 ) -> anyhow::Result<RunReport> {
     let cfg = streams.sync_config()?;
     let _lock = shared::store::StoreLock::acquire(store, streams.wait).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // --- source binding (issue 10): refuse to resume another source's checkpoints
+    let mode = if synthetic { shared::binding::Mode::Synthetic } else { shared::binding::Mode::Real };
+    let identity = shared::binding::probe_identity(&client, mode).await?;
+    let state = shared::store::LocalStateStore::new(store)?;
+    if let shared::binding::BindOutcome::Reset { archive, documents, .. } =
+        shared::binding::check_or_bind(&state, &identity, reset_state).await?
+    {
+        println!("state reset: {documents} checkpoint(s) archived under {archive} in {}/_state", store.display());
+    }
+    // --- end source binding
     let opts = streams.drive_options();
     let mut rt = Runtime::local_with_client(store, client, cfg, opts.max_receives)
         .with_context(|| format!("opening store {}", store.display()))?;
     rt.streams = streams.selection()?;
     rt.failpoints = FailPoints::from_env().map_err(anyhow::Error::msg)?;
+    rt.source_mode = mode;
+    if synthetic {
+        // issue 10: no synthetic row is ever in the real tables
+        let root = store.join(shared::binding::SYNTHETIC_PREFIX);
+        rt.sink = Arc::new(shared::store::LocalObjectSink::new(&root)?);
+    }
     let progress = ui::Bars::new(show_progress);
     let report = shared::sync::run_local(rt, opts, progress.clone()).await?;
     progress.clear();
@@ -199,7 +222,10 @@ pub async fn sync_local(
 pub async fn run(a: SyncArgs) -> anyhow::Result<ExitCode> {
     a.streams.sync_config()?; // validate flags before anything starts
     let mut _fake = None;
-    let (key, base_url) = if a.synthetic {
+    let (key, base_url) = if a.synthetic && a.backend == Backend::Aws {
+        // the runtime serves the synthetic tenant itself (and writes under the synthetic prefix)
+        (ApiKey::new(""), a.api.api_base_url.clone())
+    } else if a.synthetic {
         let (handle, key) = super::fake_api::start_synthetic(a.seed, None).await?;
         let url = handle.base_url();
         _fake = Some(handle);
@@ -211,12 +237,17 @@ pub async fn run(a: SyncArgs) -> anyhow::Result<ExitCode> {
     };
     if a.backend == Backend::Aws {
         let key = (!key.is_empty()).then_some(key);
-        return super::aws::run_sync(a.api.clone(), a.streams.clone(), a.aws, key, base_url).await;
+        let synthetic = a.synthetic.then_some(a.seed);
+        let (api, streams) = (a.api.clone(), a.streams.clone());
+        return super::aws::run_sync(api, streams, a.aws, key, base_url, synthetic, a.reset_state).await;
     }
     let mut api = a.api.clone();
     api.api_base_url = base_url;
-    let report = sync_local(api.client(key)?, &a.store, &a.streams, !a.streams.no_progress).await?;
-    ui::print_summary(&report, &a.store);
+    let client = api.client(key)?;
+    let report =
+        sync_local(client, &a.store, &a.streams, !a.streams.no_progress, a.synthetic, a.reset_state).await?;
+    let shown = if a.synthetic { a.store.join(shared::binding::SYNTHETIC_PREFIX) } else { a.store.clone() };
+    ui::print_summary(&report, &shown);
     if report.ok() {
         Ok(ExitCode::SUCCESS)
     } else {

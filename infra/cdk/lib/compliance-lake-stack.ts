@@ -80,7 +80,7 @@ export class ComplianceLakeStack extends Stack {
       type: 'String', default: 'false', allowedPattern: '^(true|false|[0-9]+)$',
       description: '"true" (or a numeric seed) syncs the built-in synthetic tenant instead of the real API - a full dry run without a key.',
     });
-    const apiBaseUrl = param('ApiBaseUrl', { type: 'String', default: 'https://api.anthropic.com', allowedPattern: '^https?://.+', description: 'Compliance API base URL.' });
+    const apiBaseUrl = param('ApiBaseUrl', { type: 'String', default: 'https://api.anthropic.com', allowedPattern: '^(https://.+|http://(localhost|127\\.[0-9]+\\.[0-9]+\\.[0-9]+|\\[::1\\])(:[0-9]+)?(/.*)?)$', constraintDescription: 'must start with https:// (http:// only for loopback addresses)', description: 'Compliance API base URL (https://).' });
 
     const lakePrefix = param('LakePrefix', {
       type: 'String', default: 'lake', allowedPattern: '^$|^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$',
@@ -416,6 +416,14 @@ export class ComplianceLakeStack extends Stack {
     }), 'AccessKeySecret');
     secret.cfnOptions.deletionPolicy = secret.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.DELETE;
 
+    // The DLP fingerprint key: created empty, filled by the functions on first start; never in the
+    // state table. Retained with the lake (its fingerprints only correlate under this key).
+    const dlpKeySecret = lid(new secretsmanager.CfnSecret(this, 'DlpFingerprintKeySecret', {
+      description: 'compliance-lake DLP fingerprint key (filled by the functions on first start; never in the state table)',
+      kmsKeyId: ifKmsStr(kmsRef),
+    }), 'DlpFingerprintKeySecret');
+    dlpKeySecret.cfnOptions.deletionPolicy = dlpKeySecret.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.RETAIN;
+
     // ------------------------------------------------------------------------------------------
     // Queues (work queue + dead-letter queue; redrive: see infra/README.md)
     // ------------------------------------------------------------------------------------------
@@ -478,6 +486,8 @@ export class ComplianceLakeStack extends Stack {
                 { Sid: 'LakeList', Effect: 'Allow', Action: 's3:ListBucket', Resource: lakeBucket.attrArn },
                 ...specific,
                 { Sid: 'AccessKey', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secret.ref },
+                // Read, and filled once on first start (shared/src/aws/dlp_key.rs).
+                { Sid: 'DlpFingerprintKey', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue'], Resource: dlpKeySecret.ref },
                 kmsStatement,
               ],
             },
@@ -510,6 +520,7 @@ export class ComplianceLakeStack extends Stack {
         COMPLIANCE_LAKE_TABLE: table.ref,
         COMPLIANCE_LAKE_QUEUE_URL: queue.ref,
         COMPLIANCE_LAKE_SECRET_ID: secret.ref,
+        COMPLIANCE_LAKE_DLP_KEY_SECRET_ID: dlpKeySecret.ref,
         COMPLIANCE_API_BASE_URL: apiBaseUrl.valueAsString,
         COMPLIANCE_LAKE_BUDGET_PER_MINUTE: budget.valueAsString,
         COMPLIANCE_LAKE_BACKFILL_START: backfillStart.valueAsString,

@@ -127,13 +127,15 @@ enum Body {
 impl ApiClient {
     pub fn new(cfg: ClientConfig, budget: Arc<dyn RequestBudget>) -> Result<Self, ApiError> {
         cfg.api_key.check_shape()?;
-        if url::Url::parse(&cfg.base_url).is_err() {
-            return Err(ApiError::Config(format!("--api-base-url {:?} is not a URL", cfg.base_url)));
-        }
+        check_base_url(&cfg.base_url).map_err(ApiError::Config)?;
         let http = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
             .timeout(cfg.request_timeout)
             .user_agent(concat!("compliance-lake/", env!("CARGO_PKG_VERSION")))
+            // Never follow a redirect: reqwest's default policy strips `Authorization` and `Cookie` on a
+            // cross-host hop but not `x-api-key`, so any 3xx could carry the key to another host. A 3xx
+            // is an error naming the Location host instead (see `send_raw_once`).
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ApiError::Config(format!("HTTP client: {e}")))?;
         Ok(ApiClient { http, cfg: Arc::new(cfg), budget })
@@ -141,6 +143,15 @@ impl ApiClient {
 
     pub fn config(&self) -> &ClientConfig {
         &self.cfg
+    }
+
+    /// The key as a header value marked sensitive (kept out of reqwest's and hyper's debug output).
+    fn key_header(&self) -> Result<reqwest::header::HeaderValue, ApiError> {
+        let mut v = reqwest::header::HeaderValue::from_str(self.cfg.api_key.expose()).map_err(|_| {
+            ApiError::WrongKeyType("the key contains characters that cannot be sent in an HTTP header".into())
+        })?;
+        v.set_sensitive(true);
+        Ok(v)
     }
 
     pub fn budget(&self) -> &Arc<dyn RequestBudget> {
@@ -258,7 +269,7 @@ impl ApiClient {
     ) -> Result<(Result<reqwest::Response, (Failure, ApiError)>, Option<String>), ApiError> {
         self.budget.acquire().await;
         stats.requests.fetch_add(1, Ordering::Relaxed);
-        let mut req = self.http.get(url.clone()).header("x-api-key", self.cfg.api_key.expose());
+        let mut req = self.http.get(url.clone()).header("x-api-key", self.key_header()?);
         if let Some(v) = &self.cfg.anthropic_version {
             req = req.header("anthropic-version", v);
         }
@@ -281,6 +292,17 @@ impl ApiClient {
         let status = resp.status().as_u16();
         if resp.status().is_success() {
             return Ok((Ok(resp), request_id));
+        }
+        if resp.status().is_redirection() {
+            // Terminal: the base URL is wrong (or something in between redirects); following it would
+            // re-send the key to wherever `Location` points.
+            let location = headers.get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok());
+            return Err(ApiError::Redirected {
+                status,
+                path: path.into(),
+                location_host: location_host(url, location),
+                request_id,
+            });
         }
         let retry_after = headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         let should_retry =
@@ -435,6 +457,49 @@ fn describe_reqwest(e: &reqwest::Error) -> String {
     s
 }
 
+/// Checks where the key may be sent: `https://` anywhere, plain `http://` only to a loopback address
+/// (the fake API, tests). No credentials in the URL. `Err` is an operator message.
+pub fn check_base_url(base_url: &str) -> Result<url::Url, String> {
+    let u = url::Url::parse(base_url.trim()).map_err(|e| format!("--api-base-url {base_url:?} is not a URL ({e})"))?;
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("--api-base-url must not contain credentials (user:password@)".into());
+    }
+    let host = u.host().ok_or_else(|| format!("--api-base-url {base_url:?} has no host"))?;
+    match u.scheme() {
+        "https" => Ok(u),
+        "http" if is_loopback(&host) => Ok(u),
+        "http" => Err(format!(
+            "--api-base-url {}: the access key is only sent over https:// (plain http:// is allowed for loopback addresses only)",
+            redact_url(&u)
+        )),
+        other => Err(format!("--api-base-url: unsupported scheme {other:?}; use https://")),
+    }
+}
+
+fn is_loopback(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
+}
+
+/// `host[:port]` a redirect pointed at (resolved against the request URL), for the error message.
+/// Only the host: a Location's path or query could carry anything.
+fn location_host(request: &url::Url, location: Option<&str>) -> String {
+    let Some(loc) = location else { return "(no Location header)".into() };
+    match request.join(loc) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or("?");
+            match u.port() {
+                Some(p) => format!("{}://{host}:{p}", u.scheme()),
+                None => format!("{}://{host}", u.scheme()),
+            }
+        }
+        Err(_) => "(unparseable Location)".into(),
+    }
+}
+
 fn redact_url(u: &url::Url) -> String {
     let mut u = u.clone();
     u.set_query(None);
@@ -443,3 +508,55 @@ fn redact_url(u: &url::Url) -> String {
 
 /// Shared counter type for the total of a run.
 pub type SharedStats = Arc<CallStats>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_https_or_loopback() {
+        for ok in [
+            "https://api.anthropic.com",
+            "https://api.anthropic.com/",
+            "https://proxy.internal:8443/compliance",
+            "http://127.0.0.1:8787",
+            "http://127.9.9.9",
+            "http://localhost:1234",
+            "http://LOCALHOST",
+            "http://[::1]:9000",
+        ] {
+            assert!(check_base_url(ok).is_ok(), "{ok} should be accepted");
+        }
+        for (bad, why) in [
+            ("http://api.anthropic.com", "https://"),
+            ("http://10.0.0.5:8080", "https://"),
+            ("http://localhost.evil.example", "https://"),
+            ("http://[::ffff:10.0.0.1]", "https://"),
+            ("ftp://api.anthropic.com", "scheme"),
+            ("https://user:pw@api.anthropic.com", "credentials"),
+            ("api.anthropic.com", "not a URL"),
+        ] {
+            let e = check_base_url(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+            assert!(!e.contains("pw@"), "credentials echoed: {e}");
+        }
+    }
+
+    #[test]
+    fn redirect_host_only() {
+        let req = url::Url::parse("https://api.anthropic.com/v1/compliance/organizations?limit=1").unwrap();
+        assert_eq!(location_host(&req, Some("http://10.1.2.3:8080/steal?k=v")), "http://10.1.2.3:8080");
+        assert_eq!(location_host(&req, Some("/elsewhere")), "https://api.anthropic.com");
+        assert_eq!(location_host(&req, Some("https://evil.example/x")), "https://evil.example");
+        assert_eq!(location_host(&req, None), "(no Location header)");
+    }
+
+    #[test]
+    fn plain_http_to_another_host_is_refused_at_construction() {
+        let budget: Arc<dyn RequestBudget> = Arc::new(crate::budget::LocalBudget::new(0));
+        let cfg = ClientConfig::new("http://compliance.example.com", ApiKey::new("sk-ant-api01-AbCdEf"));
+        let e = ApiClient::new(cfg, budget).unwrap_err();
+        assert!(matches!(e, ApiError::Config(_)), "{e}");
+        assert!(!e.to_string().contains("AbCdEf"));
+    }
+}

@@ -49,6 +49,9 @@ pub enum ApiError {
     #[error("the API response for {path} exceeded the {limit}-byte cap (raise --max-response-bytes if this is expected){}", rid(.request_id))]
     TooLarge { path: String, limit: usize, request_id: Option<String> },
 
+    #[error("the API answered {status} redirecting {path} to {location_host}; redirects are never followed (the access key must not leave for another host): point --api-base-url at the Compliance API itself{}", rid(.request_id))]
+    Redirected { status: u16, path: String, location_host: String, request_id: Option<String> },
+
     #[error("invalid client configuration: {0}")]
     Config(String),
 }
@@ -84,6 +87,7 @@ impl ApiError {
             | ApiError::OtherClient { request_id, .. }
             | ApiError::Server { request_id, .. }
             | ApiError::Malformed { request_id, .. }
+            | ApiError::Redirected { request_id, .. }
             | ApiError::TooLarge { request_id, .. } => request_id.as_deref(),
             _ => None,
         }
@@ -97,7 +101,9 @@ impl ApiError {
             ApiError::NotAuthenticated { .. } | ApiError::NotFound { .. } => Some(404),
             ApiError::RateLimited { .. } => Some(429),
             ApiError::BadRequest { .. } => Some(400),
-            ApiError::OtherClient { status, .. } | ApiError::Server { status, .. } => Some(*status),
+            ApiError::OtherClient { status, .. }
+            | ApiError::Server { status, .. }
+            | ApiError::Redirected { status, .. } => Some(*status),
             _ => None,
         }
     }

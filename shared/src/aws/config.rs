@@ -65,6 +65,8 @@ pub struct AwsSettings {
     pub table: String,
     pub queue_url: Option<String>,
     pub secret_id: Option<String>,
+    /// Secrets Manager secret of the DLP fingerprint key; `None` = [`AwsSettings::dlp_key_secret`]'s default name.
+    pub dlp_key_secret_id: Option<String>,
     pub encryption: Encryption,
     /// Tenant id used in the shared budget's item keys (e.g. the parent organization id).
     pub tenant: String,
@@ -84,6 +86,7 @@ impl AwsSettings {
 
     /// Variables (all `COMPLIANCE_LAKE_`-prefixed):
     /// `BUCKET` (required), `PREFIX` (default empty), `TABLE` (required), `QUEUE_URL`, `SECRET_ID`,
+    /// `DLP_KEY_SECRET_ID` (default `compliance-lake/<table>/dlp-fingerprint-key`),
     /// `SSE` (`AES256` default, or `aws:kms`), `KMS_KEY_ID` (with `aws:kms`; empty = the AWS-managed
     /// key), `TENANT` (default `default`), `BUDGET_PER_MINUTE` (default 600),
     /// `BUDGET_SUB_WINDOW_MS` (default 1000), `KEY_CACHE_SECONDS` (default 300).
@@ -115,6 +118,7 @@ impl AwsSettings {
             table: required("TABLE")?,
             queue_url: var("QUEUE_URL"),
             secret_id: var("SECRET_ID"),
+            dlp_key_secret_id: var("DLP_KEY_SECRET_ID"),
             encryption,
             tenant: var("TENANT").unwrap_or_else(|| "default".into()),
             budget_per_minute: u32::try_from(per_minute)
@@ -150,6 +154,11 @@ impl AwsSettings {
     /// `None` when `COMPLIANCE_LAKE_QUEUE_URL` is not set.
     pub fn work_queue(&self, c: &AwsClients) -> Option<SqsWorkQueue> {
         self.queue_url.as_ref().map(|url| SqsWorkQueue::new(c.sqs.clone(), url))
+    }
+
+    /// The secret holding the DLP fingerprint key (the template's, or one named after the table).
+    pub fn dlp_key_secret(&self) -> String {
+        self.dlp_key_secret_id.clone().unwrap_or_else(|| format!("compliance-lake/{}/dlp-fingerprint-key", self.table))
     }
 
     /// `None` when `COMPLIANCE_LAKE_SECRET_ID` is not set.

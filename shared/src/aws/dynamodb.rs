@@ -72,6 +72,20 @@ impl DynamoStateStore {
         &self.table
     }
 
+    /// Deletes a state document (used to move the DLP key out of the table; not part of the
+    /// engine's `StateStore` contract, which only ever advances documents).
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(Self::pk(key)))
+            .key(SK, AttributeValue::S(STATE_SK.into()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| store_backend("DeleteItem", &self.where_(key), &e))
+    }
+
     fn pk(key: &str) -> String {
         format!("{STATE_PREFIX}{key}")
     }

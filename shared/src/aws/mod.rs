@@ -8,6 +8,7 @@
 //! | `crate::budget::RequestBudget` | [`budget::DynamoBudget`] | DynamoDB atomic counters, same table |
 //! | `crate::store::WorkQueue` | [`sqs::SqsWorkQueue`] | SQS standard queue + DLQ |
 //! | the access key | [`secrets::SecretKeySource`] | Secrets Manager |
+//! | the DLP fingerprint key | [`dlp_key::load_or_create`] | Secrets Manager (never the state table) |
 //!
 //! [`config::AwsClients`] builds all clients from one `aws_config` load (so `AWS_ENDPOINT_URL`
 //! points them at an emulator) and [`init`] creates the resources idempotently.
@@ -15,6 +16,7 @@
 
 pub mod budget;
 pub mod config;
+pub mod dlp_key;
 pub mod dynamodb;
 pub mod error;
 pub mod init;

@@ -4,7 +4,6 @@
 
 use super::{AwsClients, AwsError, AwsSettings, Lease, LeaseManager, SecretKeySource};
 use crate::api::ApiKey;
-use crate::dlp::FingerprintKey;
 use crate::fake_api::FakeApiHandle;
 use crate::keys::{KeyError, KeySource, StaticKey};
 use crate::serverless::settings::Settings;
@@ -90,26 +89,6 @@ impl KeySource for SecretKeySource {
     }
 }
 
-/// The DLP fingerprint key, created once and kept in the state table (`dlp/fingerprint-key`).
-pub async fn dlp_key(state: &dyn StateStore) -> Result<FingerprintKey, StoreError> {
-    const KEY: &str = "dlp/fingerprint-key";
-    for _ in 0..3 {
-        if let Some(v) = state.load(KEY).await? {
-            if let Some(h) = v.value.get("hex").and_then(|h| h.as_str()) {
-                return FingerprintKey::from_hex(h)
-                    .map_err(|_| StoreError::Corrupt { key: KEY.into(), reason: "not hex".into() });
-            }
-        }
-        let bytes: [u8; 32] = rand::random();
-        match state.save(KEY, None, &serde_json::json!({"hex": hex::encode(bytes)})).await {
-            Ok(_) => return Ok(FingerprintKey::new(bytes.to_vec())),
-            Err(StoreError::Conflict { .. }) => continue, // another worker created it first
-            Err(e) => return Err(e),
-        }
-    }
-    Err(StoreError::Backend("could not create the DLP fingerprint key".into()))
-}
-
 /// Everything from the environment (what the Lambda functions do at cold start).
 pub async fn from_env() -> Result<AwsRuntime, BuildError> {
     let settings = Settings::from_env()?;
@@ -128,7 +107,9 @@ pub async fn build(
     let queue = aws
         .work_queue(&clients)
         .ok_or_else(|| BuildError::Missing("COMPLIANCE_LAKE_QUEUE_URL (the work queue) is required".into()))?;
-    let state: Arc<dyn StateStore> = Arc::new(aws.state_store(&clients));
+    let dynamo_state = aws.state_store(&clients);
+    let dlp_key = super::dlp_key::load_or_create(&clients.secrets, &aws.dlp_key_secret(), &dynamo_state).await?;
+    let state: Arc<dyn StateStore> = Arc::new(dynamo_state);
     let mut api = settings.api.clone();
     let mut synthetic = None;
     let keys: Arc<dyn KeySource> = if let Some(seed) = settings.synthetic_seed {
@@ -147,9 +128,21 @@ pub async fn build(
             BuildError::Missing("COMPLIANCE_LAKE_SECRET_ID (the access key secret) is required".into())
         })?)
     };
-    let dlp = DlpContext::new(dlp_key(state.as_ref()).await?);
+    let dlp = DlpContext::new(dlp_key);
+    // Synthetic mode writes under its own prefix: no synthetic row is ever in the real tables.
+    let sink = if settings.synthetic_seed.is_some() {
+        let prefix = match aws.prefix.as_str() {
+            "" => crate::binding::SYNTHETIC_PREFIX.to_string(),
+            p => format!("{p}/{}", crate::binding::SYNTHETIC_PREFIX),
+        };
+        super::S3ObjectSink::new(clients.s3.clone(), &aws.bucket, &prefix).with_encryption(aws.encryption.clone())
+    } else {
+        aws.object_sink(&clients)
+    };
+    let source_mode =
+        if settings.synthetic_seed.is_some() { crate::binding::Mode::Synthetic } else { crate::binding::Mode::Real };
     let runtime = Runtime {
-        sink: Arc::new(aws.object_sink(&clients)),
+        sink: Arc::new(sink),
         state,
         queue: Arc::new(queue),
         leases: Arc::new(DynamoLeases::new(aws.leases(&clients))),
@@ -171,6 +164,8 @@ pub async fn build(
             std::env::var("COMPLIANCE_LAKE_LEASE_TTL_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60).max(1),
         ),
         fixed_client: None,
+        source_mode,
+        reset_state: false,
     };
     Ok(AwsRuntime { runtime, clients, aws, synthetic })
 }

@@ -35,6 +35,18 @@ impl std::fmt::Debug for SecretKeySource {
     }
 }
 
+/// What `clear` leaves as the secret's value: no key material, only which key was revoked when.
+fn revoked_marker(fingerprint: &str) -> String {
+    serde_json::json!({"revoked": fingerprint, "revoked_at": crate::time::Timestamp::now()}).to_string()
+}
+
+fn is_revoked_marker(raw: &str) -> bool {
+    let t = raw.trim();
+    t.starts_with('{')
+        && serde_json::from_str::<serde_json::Value>(t)
+            .is_ok_and(|v| v.get("revoked").is_some() && v.get("api_key").is_none())
+}
+
 fn parse_secret(raw: &str) -> Option<ApiKey> {
     let t = raw.trim();
     if t.starts_with('{') {
@@ -92,6 +104,11 @@ impl SecretKeySource {
                 AwsError::backend("GetSecretValue", format!("secret {:?}", self.secret_id), &e)
             }
         })?;
+        if out.secret_string().is_some_and(is_revoked_marker) {
+            return Err(AwsError::NotFound {
+                what: format!("secret {:?} value (the key was revoked)", self.secret_id),
+            });
+        }
         let key = out.secret_string().and_then(parse_secret).filter(|k| !k.is_empty()).ok_or_else(|| {
             AwsError::Invalid(format!(
                 "secret {:?} holds no access key (expected the key as the secret string, or JSON {{\"api_key\": …}})",
@@ -145,8 +162,95 @@ impl SecretKeySource {
         Ok(())
     }
 
-    /// Revokes the stored key: deletes the secret, at once with `force`, else with Secrets Manager's
-    /// recovery window (7 days). A missing secret is not an error.
+    /// The ids of the versions labelled `AWSCURRENT` and `AWSPREVIOUS`; restores a secret scheduled
+    /// for deletion (a revoke by an earlier version deleted the stack's secret: this undoes the drift).
+    async fn labelled_versions(&self) -> Result<(Option<String>, Option<String>), AwsError> {
+        let what = || format!("secret {:?}", self.secret_id);
+        let d = self
+            .client
+            .describe_secret()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(|e| AwsError::backend("DescribeSecret", what(), &e))?;
+        if d.deleted_date().is_some() {
+            self.client
+                .restore_secret()
+                .secret_id(&self.secret_id)
+                .send()
+                .await
+                .map_err(|e| AwsError::backend("RestoreSecret", what(), &e))?;
+        }
+        let mut current = None;
+        let mut previous = None;
+        for (id, stages) in d.version_ids_to_stages().into_iter().flatten() {
+            if stages.iter().any(|s| s == "AWSCURRENT") {
+                current = Some(id.clone());
+            }
+            if stages.iter().any(|s| s == "AWSPREVIOUS") {
+                previous = Some(id.clone());
+            }
+        }
+        Ok((current, previous))
+    }
+
+    async fn unlabel_previous(&self, version_id: &str) -> Result<(), AwsError> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(&self.secret_id)
+            .version_stage("AWSPREVIOUS")
+            .remove_from_version_id(version_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::backend("UpdateSecretVersionStage", format!("secret {:?}", self.secret_id), &e))
+    }
+
+    /// Revokes the current key without deleting the secret (the deployment stack owns the secret;
+    /// deleting it drifts the stack): the current value becomes a marker naming the revoked key's
+    /// fingerprint, and the versions that held keys lose their labels, so no stage retrieves them.
+    pub async fn clear(&self, fingerprint: &str) -> Result<(), AwsError> {
+        let (current, _) = self.labelled_versions().await?;
+        self.client
+            .put_secret_value()
+            .secret_id(&self.secret_id)
+            .secret_string(revoked_marker(fingerprint))
+            .send()
+            .await
+            .map_err(|e| AwsError::backend("PutSecretValue", format!("secret {:?}", self.secret_id), &e))?;
+        // the put moved AWSPREVIOUS onto the version that held the key
+        if let Some(id) = current {
+            self.unlabel_previous(&id).await?;
+        }
+        *self.cache.lock().await = None;
+        tracing::info!(secret_id = %self.secret_id, key = %fingerprint, "access key cleared from the secret");
+        Ok(())
+    }
+
+    /// After a rotation the old key stays readable as `AWSPREVIOUS`; this removes that label when
+    /// the version holds the key with `fingerprint`. `Ok(false)` when no labelled version holds it.
+    pub async fn forget_previous(&self, fingerprint: &str) -> Result<bool, AwsError> {
+        let (_, previous) = self.labelled_versions().await?;
+        let Some(id) = previous else { return Ok(false) };
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .version_id(&id)
+            .send()
+            .await
+            .map_err(|e| AwsError::backend("GetSecretValue", format!("secret {:?}", self.secret_id), &e))?;
+        let holds = out.secret_string().and_then(parse_secret).is_some_and(|k| k.fingerprint() == fingerprint);
+        if holds {
+            self.unlabel_previous(&id).await?;
+            tracing::info!(secret_id = %self.secret_id, key = %fingerprint, "previous access key removed from the secret");
+        }
+        Ok(holds)
+    }
+
+    /// Deletes the secret, at once with `force`, else with Secrets Manager's recovery window
+    /// (7 days). A missing secret is not an error. Not used by `key revoke` (see [`Self::clear`]):
+    /// only for secrets this tool created itself outside a stack.
     pub async fn delete(&self, force: bool) -> Result<(), AwsError> {
         let mut req = self.client.delete_secret().secret_id(&self.secret_id);
         req = if force { req.force_delete_without_recovery(true) } else { req.recovery_window_in_days(7) };
@@ -169,5 +273,8 @@ mod tests {
         assert_eq!(parse_secret(" sk-ant-api01-abc \n").unwrap().expose(), "sk-ant-api01-abc");
         assert_eq!(parse_secret(r#"{"api_key":"sk-ant-api01-x"}"#).unwrap().expose(), "sk-ant-api01-x");
         assert!(parse_secret(r#"{"other":1}"#).is_none());
+        let m = revoked_marker("sha256:0123456789ab");
+        assert!(is_revoked_marker(&m) && parse_secret(&m).is_none(), "{m}");
+        assert!(!is_revoked_marker("sk-ant-api01-x") && !is_revoked_marker(r#"{"api_key":"sk-ant-api01-x"}"#));
     }
 }

@@ -428,6 +428,10 @@ impl FingerprintKey {
     pub(crate) fn expose(&self) -> &[u8] {
         &self.0
     }
+    /// Constant-time comparison of two keys (e.g. a migrated key against the stored one).
+    pub fn same_as(&self, other: &FingerprintKey) -> bool {
+        self.0.len() == other.0.len() && self.0.iter().zip(&other.0).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
 }
 
 impl fmt::Debug for FingerprintKey {

@@ -81,6 +81,11 @@ pub struct Runtime {
     /// Use this client for every job instead of building one from [`Runtime::keys`] (the CLI and
     /// tests, which hold one client with one budget).
     pub fixed_client: Option<ApiClient>,
+    /// Real API or the built-in synthetic tenant: part of the source the state is bound to.
+    pub source_mode: crate::binding::Mode,
+    /// Archive the state's checkpoints and rebind it to this source before scheduling
+    /// (`sync --reset-state`; never set in a Lambda).
+    pub reset_state: bool,
 }
 
 /// The Lambda context's deadline (ms since the epoch) as a monotonic instant.
@@ -99,6 +104,8 @@ pub enum HandlerError {
     Key(#[from] crate::keys::KeyError),
     #[error(transparent)]
     Api(#[from] ApiError),
+    #[error(transparent)]
+    Binding(#[from] crate::binding::BindingError),
 }
 
 impl Runtime {
@@ -161,6 +168,8 @@ impl Runtime {
             observer: Arc::new(crate::sync::NoObserver),
             lease_ttl: Duration::from_secs(60),
             fixed_client: None,
+            source_mode: crate::binding::Mode::Real,
+            reset_state: false,
         })
     }
 

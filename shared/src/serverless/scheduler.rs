@@ -54,6 +54,18 @@ pub async fn schedule(
         tracing::error!(%reason, "scheduler stopped");
         return Ok(ScheduleOutcome::Stopped { reason });
     };
+    // --- source binding (issue 10): never resume another tenant's, base URL's or mode's checkpoints
+    let identity = crate::binding::probe_identity(&client, rt.source_mode).await?;
+    match crate::binding::check_or_bind(rt.state.as_ref(), &identity, rt.reset_state).await {
+        Err(e @ crate::binding::BindingError::Mismatch { .. }) => {
+            let reason = e.to_string();
+            tracing::error!(%reason, "scheduler stopped");
+            return Ok(ScheduleOutcome::Stopped { reason });
+        }
+        Err(e) => return Err(e.into()),
+        Ok(_) => {}
+    }
+    // --- end source binding
     let run_id = run_id_for(schedule_time);
     let slot = format!("schedule/{run_id}");
     // Claim the slot; a claimed-but-unfinished slot (crash mid-fan-out) is redone, which is safe:

@@ -67,10 +67,11 @@ impl Settings {
             exclude_activity_types: list(get("COMPLIANCE_LAKE_EXCLUDE_ACTIVITY_TYPES")),
             ..SyncConfig::default()
         };
-        let api = super::ApiSettings {
-            base_url: get("COMPLIANCE_API_BASE_URL").cloned().unwrap_or_else(|| crate::api::DEFAULT_BASE_URL.into()),
-            ..super::ApiSettings::default()
-        };
+        let base_url = get("COMPLIANCE_API_BASE_URL").cloned().unwrap_or_else(|| crate::api::DEFAULT_BASE_URL.into());
+        // https:// or loopback only: the key must never travel in clear text to another host
+        crate::api::client::check_base_url(&base_url)
+            .map_err(|reason| ConfigError { var: "COMPLIANCE_API_BASE_URL", reason })?;
+        let api = super::ApiSettings { base_url, ..super::ApiSettings::default() };
         let synthetic_seed = match get("COMPLIANCE_LAKE_SYNTHETIC") {
             Some(v) if matches!(v.trim(), "false" | "0" | "no") => None,
             Some(v) if matches!(v.trim(), "true" | "yes") => Some(42),
@@ -108,6 +109,9 @@ mod tests {
         assert!(e.to_string().contains("COMPLIANCE_LAKE_OVERLAP_MINUTES"), "{e}");
         let e = Settings::from_map(&env(&[("COMPLIANCE_LAKE_SYNTHETIC", "maybe")])).unwrap_err();
         assert_eq!(e.var, "COMPLIANCE_LAKE_SYNTHETIC");
+        let e = Settings::from_map(&env(&[("COMPLIANCE_API_BASE_URL", "http://api.example.com")])).unwrap_err();
+        assert_eq!(e.var, "COMPLIANCE_API_BASE_URL");
+        assert!(Settings::from_map(&env(&[("COMPLIANCE_API_BASE_URL", "http://127.0.0.1:8787")])).is_ok());
         let e = Settings::from_map(&env(&[("COMPLIANCE_LAKE_STREAMS", "chats,emails")])).unwrap_err();
         assert!(e.to_string().contains("emails"), "{e}");
     }

@@ -172,6 +172,17 @@ async fn run(
         Ok(None) => return (Outcome::Stopped("no Compliance Access Key (revoked or missing)".into()), None),
         Err(e) => return (Outcome::Failed { error: e.to_string(), retryable: true }, None),
     };
+    // --- source binding (issue 10): a job enqueued for another source (e.g. in flight when a
+    // deployment switched from Synthetic=true to false) must not run on this state
+    match crate::binding::check_bound(rt.state.as_ref(), rt.source_mode, &client.config().base_url).await {
+        Ok(()) => {}
+        Err(e @ crate::binding::BindingError::Mismatch { .. }) => {
+            tracing::error!(reason = %e, "job of another source dropped");
+            return (Outcome::Stopped(e.to_string()), None);
+        }
+        Err(e) => return (Outcome::Failed { error: e.to_string(), retryable: e.is_retryable() }, None),
+    }
+    // --- end source binding
     let mut continuation = None;
     let ctx = rt.context(client, &msg.run_id, deadline);
     let stats = Arc::new(JobStats::default());

@@ -2,6 +2,10 @@
 //! Every write goes to a temporary file that is fsynced and renamed into place, so a crash leaves
 //! either the old or the new content, never half of one. Conditional state saves hold a lock file
 //! so two processes on one store cannot both advance a checkpoint.
+//!
+//! Least-readable by construction: every file is created 0600 and every directory 0700, whatever
+//! the umask (the mode is set explicitly after creation), and opening a store tightens its root and
+//! `_state/` to 0700 — the lake holds every chat of the company.
 
 use super::{ObjectSink, StateStore, StoreError, Versioned};
 use async_trait::async_trait;
@@ -13,13 +17,93 @@ use std::path::{Path, PathBuf};
 
 const STATE_DIR: &str = "_state";
 
+/// Mode of every file the store writes (owner read/write only).
+pub const FILE_MODE: u32 = 0o600;
+/// Mode of every directory the store creates (owner only).
+pub const DIR_MODE: u32 = 0o700;
+
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
+    }
+}
+
+/// `create_dir_all` where every directory it creates is 0700 regardless of the umask; existing
+/// directories are left alone (see [`tighten`] for the store's own root).
+pub fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_private_dir_all(parent)?;
+    }
+    let mut b = fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(DIR_MODE);
+    }
+    match b.create(dir) {
+        // the umask may have removed bits; set the mode explicitly
+        Ok(()) => set_mode(dir, DIR_MODE),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates `path` (a new file) 0600 whatever the umask.
+pub fn create_private_file(path: &Path) -> std::io::Result<fs::File> {
+    let mut o = fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(FILE_MODE);
+    }
+    let f = o.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(fs::Permissions::from_mode(FILE_MODE))?;
+    }
+    Ok(f)
+}
+
+/// Makes an existing store directory owner-only (a store created by an older version, or a
+/// directory the operator made with the usual 0755). Failure (not our directory) is logged, not fatal.
+fn tighten(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = fs::metadata(dir) {
+            if m.permissions().mode() & 0o077 != 0 {
+                match set_mode(dir, DIR_MODE) {
+                    Ok(()) => tracing::info!(dir = %dir.display(), "store directory made owner-only (0700)"),
+                    Err(e) => {
+                        tracing::warn!(dir = %dir.display(), error = %e, "could not make the store directory owner-only")
+                    }
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
 fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StoreError> {
     let dir = path.parent().ok_or_else(|| StoreError::Backend(format!("no parent for {}", path.display())))?;
-    fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+    create_private_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("object");
     let tmp = dir.join(format!(".{name}.tmp-{}", uuid::Uuid::new_v4().simple()));
     let res = (|| {
-        let mut f = fs::File::create(&tmp)?;
+        let mut f = create_private_file(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -52,7 +136,8 @@ pub struct LocalObjectSink {
 impl LocalObjectSink {
     pub fn new(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
-        fs::create_dir_all(&root).map_err(|e| StoreError::io(&root, e))?;
+        create_private_dir_all(&root).map_err(|e| StoreError::io(&root, e))?;
+        tighten(&root);
         Ok(LocalObjectSink { root })
     }
 
@@ -137,7 +222,9 @@ pub struct LocalStateStore {
 impl LocalStateStore {
     pub fn new(store_root: impl AsRef<Path>) -> Result<Self, StoreError> {
         let dir = store_root.as_ref().join(STATE_DIR);
-        fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        create_private_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        tighten(store_root.as_ref());
+        tighten(&dir);
         Ok(LocalStateStore { dir, lock: Default::default() })
     }
 
@@ -172,12 +259,13 @@ impl StateStore for LocalStateStore {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         // Cross-process exclusion for the read-compare-write.
         let lock_path = self.dir.join(".lock");
-        let lock_file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| StoreError::io(&lock_path, e))?;
+        let lock_file = match create_private_file(&lock_path) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                fs::OpenOptions::new().write(true).open(&lock_path)
+            }
+            r => r,
+        }
+        .map_err(|e| StoreError::io(&lock_path, e))?;
         lock_file.lock().map_err(|e| StoreError::io(&lock_path, e))?;
         let current = self.read(key)?.map(|v| v.version);
         if current != expected {
@@ -230,5 +318,31 @@ mod tests {
         s.delete("t/dt=2026-01-01/a-00001.ndjson.gz").await.unwrap();
         assert_eq!(s.list("t/").await.unwrap(), vec!["t/dt=2026-01-01/a-00000.ndjson.gz".to_string()]);
         assert!(s.put("../escape", Bytes::new()).await.is_err());
+    }
+
+    /// 0600 files and 0700 directories even with a permissive umask (the mode is set explicitly).
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn files_and_directories_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("new-store");
+        let s = LocalObjectSink::new(&root).unwrap();
+        let st = LocalStateStore::new(&root).unwrap();
+        s.put("chats/dt=2026-11-30/chats-Zq81xK-00000.ndjson.gz", Bytes::from_static(b"x")).await.unwrap();
+        st.save("chats", None, &json!({"checkpoint": "c"})).await.unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for d in [root.clone(), root.join("chats"), root.join("chats/dt=2026-11-30"), root.join("_state")] {
+            assert_eq!(mode(&d), 0o700, "{}", d.display());
+        }
+        for f in [root.join("chats/dt=2026-11-30/chats-Zq81xK-00000.ndjson.gz"), root.join("_state/chats.json")] {
+            assert_eq!(mode(&f), 0o600, "{}", f.display());
+        }
+        // an existing world-readable store root is tightened when opened
+        let old = dir.path().join("old-store");
+        fs::create_dir(&old).unwrap();
+        fs::set_permissions(&old, fs::Permissions::from_mode(0o755)).unwrap();
+        LocalStateStore::new(&old).unwrap();
+        assert_eq!(mode(&old), 0o700);
     }
 }

@@ -29,28 +29,154 @@ impl DlpContext {
     }
 
     /// The fingerprint key of a local store: `COMPLIANCE_LAKE_DLP_KEY` (hex) if set, else a random
-    /// key created once in `_state/dlp-fingerprint.key` so fingerprints stay comparable across runs.
+    /// key created once in a 0600 file **outside** the store, so whoever reads the lake (findings
+    /// included) cannot brute-force low-entropy values such as SSNs from their fingerprints:
+    /// `COMPLIANCE_LAKE_DLP_KEY_FILE`, or `$XDG_CONFIG_HOME` (else `~/.config`)
+    /// `/compliance-lake/dlp-keys/<store id>.key`, the store id being a random, non-secret id kept in
+    /// `_state/store-id` (so a moved store keeps its key). A key left in `_state/dlp-fingerprint.key`
+    /// by an earlier version is moved there (same key, so fingerprints stay comparable).
     pub fn key_for_store(store: &Path) -> Result<FingerprintKey, StoreError> {
         if let Ok(hexkey) = std::env::var("COMPLIANCE_LAKE_DLP_KEY") {
             return FingerprintKey::from_hex(hexkey.trim())
                 .map_err(|_| StoreError::Backend("COMPLIANCE_LAKE_DLP_KEY must be hex".into()));
         }
-        let path = store.join("_state").join("dlp-fingerprint.key");
-        if let Ok(s) = std::fs::read_to_string(&path) {
-            return FingerprintKey::from_hex(s.trim())
-                .map_err(|_| StoreError::Corrupt { key: path.display().to_string(), reason: "not hex".into() });
+        let path = match std::env::var_os("COMPLIANCE_LAKE_DLP_KEY_FILE").filter(|v| !v.is_empty()) {
+            Some(p) => std::path::PathBuf::from(p),
+            None => default_key_path(store)?,
+        };
+        local_key::load_or_create(&path, &store.join("_state").join(LEGACY_KEY_FILE))
+    }
+}
+
+/// Where versions before the source binding kept the local key (inside the lake: moved out).
+pub const LEGACY_KEY_FILE: &str = "dlp-fingerprint.key";
+
+fn default_key_path(store: &Path) -> Result<std::path::PathBuf, StoreError> {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| Path::new(&h).join(".config")))
+        .ok_or_else(|| {
+            StoreError::Backend(
+                "no home directory for the DLP fingerprint key: set COMPLIANCE_LAKE_DLP_KEY_FILE (a path outside the store)"
+                    .into(),
+            )
+        })?;
+    let id = local_key::store_id(&store.join("_state"))?;
+    Ok(config.join("compliance-lake").join("dlp-keys").join(format!("{id}.key")))
+}
+
+/// The local key file: created once (0600, atomically: two processes agree on one key), read back
+/// after, re-tightened to 0600 if someone loosened it.
+mod local_key {
+    use crate::dlp::FingerprintKey;
+    use crate::store::local::{create_private_dir_all, create_private_file};
+    use crate::store::StoreError;
+    use std::io::Write;
+    use std::path::Path;
+
+    fn read_key(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+        match std::fs::read_to_string(path) {
+            Ok(s) => hex::decode(s.trim())
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt { key: path.display().to_string(), reason: "not hex".into() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io(path, e)),
         }
-        let bytes: [u8; 32] = rand::random();
-        std::fs::create_dir_all(path.parent().unwrap_or(store)).map_err(|e| StoreError::io(&path, e))?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, hex::encode(bytes)).map_err(|e| StoreError::io(&tmp, e))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600));
+    }
+
+    /// Writes `contents` to `path` only if it does not exist yet (hard link of a private temp file).
+    /// `Ok(false)` = someone else created it first.
+    fn create_once(path: &Path, contents: &[u8]) -> Result<bool, StoreError> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        create_private_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let tmp = dir.join(format!(".{}.tmp-{}", uuid::Uuid::new_v4().simple(), std::process::id()));
+        let res = (|| {
+            let mut f = create_private_file(&tmp)?;
+            f.write_all(contents)?;
+            f.sync_all()?;
+            match std::fs::hard_link(&tmp, path) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(e),
+            }
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        res.map_err(|e| StoreError::io(path, e))
+    }
+
+    #[cfg(unix)]
+    fn keep_private(path: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(path) {
+            if m.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(path = %path.display(), "DLP fingerprint key file was readable by others; set to 0600");
+                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+            }
         }
-        std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
-        Ok(FingerprintKey::new(bytes.to_vec()))
+    }
+    #[cfg(not(unix))]
+    fn keep_private(_: &Path) {}
+
+    pub fn load_or_create(path: &Path, legacy: &Path) -> Result<FingerprintKey, StoreError> {
+        let legacy_key = read_key(legacy)?;
+        if let Some(k) = read_key(path)? {
+            keep_private(path);
+            if let Some(old) = legacy_key {
+                if old != k {
+                    return Err(StoreError::Corrupt {
+                        key: legacy.display().to_string(),
+                        reason: format!(
+                            "a DLP fingerprint key is left inside the store and differs from {}; keep the one your findings were made with and delete the other",
+                            path.display()
+                        ),
+                    });
+                }
+                std::fs::remove_file(legacy).map_err(|e| StoreError::io(legacy, e))?;
+                tracing::info!(key_file = %path.display(), "removed the copy of the DLP fingerprint key left inside the store");
+            }
+            return Ok(FingerprintKey::new(k));
+        }
+        let (bytes, migrated) = match legacy_key {
+            Some(k) => (k, true),
+            None => (rand::random::<[u8; 32]>().to_vec(), false),
+        };
+        if !create_once(path, hex::encode(&bytes).as_bytes())? {
+            // another process created it between our read and our write: use theirs
+            return load_or_create(path, legacy);
+        }
+        if migrated {
+            std::fs::remove_file(legacy).map_err(|e| StoreError::io(legacy, e))?;
+            tracing::info!(key_file = %path.display(), "moved the DLP fingerprint key out of the store");
+        }
+        Ok(FingerprintKey::new(bytes))
+    }
+
+    /// The store's random id (`_state/store-id`), created on first use. Not a secret.
+    pub fn store_id(state_dir: &Path) -> Result<String, StoreError> {
+        let path = state_dir.join("store-id");
+        for _ in 0..2 {
+            match std::fs::read_to_string(&path) {
+                Ok(s) if !s.trim().is_empty() => {
+                    let id = s.trim().to_string();
+                    if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                        return Err(StoreError::Corrupt {
+                            key: path.display().to_string(),
+                            reason: "not an id".into(),
+                        });
+                    }
+                    return Ok(id);
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io(&path, e)),
+            }
+            let id = format!("store_{}", uuid::Uuid::new_v4().simple());
+            if create_once(&path, id.as_bytes())? {
+                return Ok(id);
+            }
+        }
+        Err(StoreError::Backend(format!("could not create {}", path.display())))
     }
 }
 
@@ -261,6 +387,39 @@ pub const TABLE: Table = Table::DlpFindings;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_key_lives_outside_the_store_and_legacy_keys_move_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, home) = (dir.path().join("lake"), dir.path().join("config"));
+        let state = store.join("_state");
+        std::fs::create_dir_all(&state).unwrap();
+        let legacy = state.join(LEGACY_KEY_FILE);
+        let old = "9f1c2b7e55aa0d13c4e8f6a2b1d0e9c87a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d";
+        std::fs::write(&legacy, old).unwrap();
+        let id = local_key::store_id(&state).unwrap();
+        assert_eq!(local_key::store_id(&state).unwrap(), id, "the store id is stable");
+        let path = home.join("compliance-lake/dlp-keys").join(format!("{id}.key"));
+        let k = local_key::load_or_create(&path, &legacy).unwrap();
+        assert_eq!(hex::encode(k.expose()), old, "migrated key is the same key");
+        assert!(!legacy.exists(), "the key is no longer inside the store");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), old);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+        }
+        // later runs read the same key; a second, different key left in the store is refused
+        assert_eq!(local_key::load_or_create(&path, &legacy).unwrap().expose(), k.expose());
+        std::fs::write(&legacy, "00ff").unwrap();
+        assert!(local_key::load_or_create(&path, &legacy).is_err());
+        // a fresh location gets a fresh random key
+        let other = home.join("other.key");
+        let k2 = local_key::load_or_create(&other, &state.join("absent")).unwrap();
+        assert_eq!(k2.expose().len(), 32);
+        assert_ne!(k2.expose(), k.expose());
+    }
 
     #[test]
     fn text_file_detection() {
