@@ -377,6 +377,12 @@ impl Credentials {
         }
     }
 
+    /// A password-column cell found by the table hook (detectors/mod.rs): the value rules of
+    /// `password: value` apply (quoted, password-looking, or a whole cell of ≥ 6 chars).
+    pub fn table_cell(&self, scan: &mut Scan<'_>, s: usize, e: usize) {
+        self.emit_password(scan, s, e, false, Style::Colon);
+    }
+
     pub fn password_cmd(&self, scan: &mut Scan<'_>, ws: usize, we: usize) {
         let text = scan.text;
         let win = &text[ws..we];

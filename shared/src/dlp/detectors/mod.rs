@@ -21,6 +21,7 @@ pub(crate) mod tokens;
 
 use crate::dlp::context::ContextMatcher;
 use crate::dlp::finding::{Confidence, Severity};
+use crate::dlp::table::{self, Header};
 use crate::dlp::ScannerConfig;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use std::collections::BTreeMap;
@@ -185,6 +186,8 @@ pub(crate) struct Scan<'a> {
     pub cfg: &'a ScannerConfig,
     pub ctx: &'a ContextMatcher,
     pub out: Vec<Candidate>,
+    /// Last table block seen (tabular context for numeric PII, see [`crate::dlp::table`]).
+    pub table: crate::dlp::table::Cache,
 }
 
 impl Scan<'_> {
@@ -194,6 +197,9 @@ impl Scan<'_> {
         }
     }
 }
+
+/// Rows of a password column read below its header.
+const TABLE_ROWS: usize = 10_000;
 
 /// Detector families reached through literal anchors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -382,7 +388,7 @@ impl Engine {
 
     /// Runs every stage over `text` and returns resolved candidates sorted by start.
     pub fn run(&self, text: &[u8], cfg: &ScannerConfig, ctx: &ContextMatcher) -> Vec<Candidate> {
-        let mut scan = Scan { text, cfg, ctx, out: Vec::new() };
+        let mut scan = Scan { text, cfg, ctx, out: Vec::new(), table: Default::default() };
 
         // Stage A1: literal anchors → windows per family.
         let mut hits: Vec<(usize, usize, &'static [Target])> = Vec::new();
@@ -407,8 +413,19 @@ impl Engine {
             hits.sort_unstable_by_key(|h| h.0);
             let mut windows: [Vec<(usize, usize)>; FAMILY_COUNT] = Default::default();
             let mut generic_done = 0usize;
+            let mut table_done = 0usize;
             for &(s, e, targets) in &hits {
                 for &(fam, back, fwd) in targets {
+                    // A password keyword that is a table's column header: its cells.
+                    if fam == Family::Password && s >= table_done {
+                        table_done = e;
+                        if let Some((Header::Password, cells)) = table::column_below(text, s, TABLE_ROWS) {
+                            table_done = cells.last().map_or(e, |c| c.1);
+                            for (cs, ce) in cells {
+                                self.creds.table_cell(&mut scan, cs, ce);
+                            }
+                        }
+                    }
                     if !precheck(fam, text, s, e) {
                         continue;
                     }
