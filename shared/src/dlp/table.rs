@@ -62,13 +62,22 @@ pub(crate) fn header_of(text: &[u8], start: usize, end: usize, cache: &mut Cache
     }
     let line = &text[ls..le];
     let prev = prev_line(text, ls)?;
-    let delim = pick_delim(line, &text[prev.0..prev.1])?;
-    let cells = cell_count(line, delim);
-    let block = find_block(text, ls, delim, cells, cache)?;
-    let (hs, he) = block.header;
-    let col = column_at(text, ls, start, delim, (hs, he))?;
-    let cell = header_cell(&text[hs..he], col, delim)?;
-    Some(classify(cell))
+    let prev = &text[prev.0..prev.1];
+    // A comma can be a delimiter or part of a value (`44,205.49` in a fixed-column paste): try
+    // each delimiter the line shares with the one above, then fixed columns.
+    for delim in [b'\t', b'|', b';', b','].map(Delim::Byte).into_iter().chain([Delim::Fixed]) {
+        if !shares(line, prev, delim) {
+            continue;
+        }
+        let cells = cell_count(line, delim);
+        if let Some(block) = find_block(text, ls, delim, cells, cache) {
+            let (hs, he) = block.header;
+            let col = column_at(text, ls, start, delim, (hs, he))?;
+            let cell = header_cell(&text[hs..he], col, delim)?;
+            return Some(classify(cell));
+        }
+    }
+    None
 }
 
 /// If `pos` is inside the header cell of a table's column (the first line of a block of lines
@@ -193,19 +202,21 @@ fn fixed_starts(line: &[u8]) -> Vec<usize> {
     starts
 }
 
-/// Delimiter shared by a line and the line above it (the same count, ≥ 1), else fixed columns
-/// when both have ≥ 2 cells separated by runs of spaces.
-fn pick_delim(line: &[u8], prev: &[u8]) -> Option<Delim> {
-    for d in [b'\t', b'|', b';', b','] {
-        let n = count_delim(line, d);
-        if n >= 1 && (count_delim(prev, d) == n || (d == b'|' && is_rule(prev))) {
-            return Some(Delim::Byte(d));
+/// Whether a line and the line above it can be rows of one table with delimiter `delim`: the
+/// same count (≥ 1) of a delimiter byte, or ≥ 2 cells separated by runs of spaces in both.
+fn shares(line: &[u8], prev: &[u8], delim: Delim) -> bool {
+    match delim {
+        Delim::Byte(d) => {
+            let n = count_delim(line, d);
+            n >= 1 && (count_delim(prev, d) == n || (d == b'|' && is_rule(prev)))
         }
+        Delim::Fixed => fixed_starts(line).len() >= 2 && fixed_starts(prev).len() >= 2,
     }
-    if fixed_starts(line).len() >= 2 && fixed_starts(prev).len() >= 2 {
-        return Some(Delim::Fixed);
-    }
-    None
+}
+
+/// The first delimiter `line` shares with `prev` (see [`shares`]).
+fn pick_delim(line: &[u8], prev: &[u8]) -> Option<Delim> {
+    [b'\t', b'|', b';', b','].map(Delim::Byte).into_iter().chain([Delim::Fixed]).find(|&d| shares(line, prev, d))
 }
 
 fn cell_count(line: &[u8], delim: Delim) -> usize {
@@ -676,6 +687,10 @@ mod tests {
         // A prose line with the same comma count above the header is not the header.
         let intro = "Hi, here it is:\nname,phone\nAnn,4159277024\n";
         assert_eq!(at(intro, "4159277024"), Some(Header::Phone));
+        // Commas inside values of a fixed-column paste are not delimiters.
+        let amounts =
+            "item      amount      sku\nrotor     44,205.49   325-180-3135\nadapter   99,585.23   529-116-8572\n";
+        assert_eq!(at(amounts, "529-116-8572"), Some(Header::Negative));
     }
 
     #[test]
