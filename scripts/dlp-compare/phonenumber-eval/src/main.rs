@@ -169,16 +169,28 @@ fn main() {
     println!("positives by country (accepted / n)        phone.rs     phonenumber");
     let (mut tn, mut to, mut tk) = (0, 0, 0);
     for (c, r) in &by {
-        println!("  {c:<8} n={:<4}                         {:>4} ({:>5.1}%)  {:>4} ({:>5.1}%)", r.n, r.ours,
-            100.0 * r.ours as f64 / r.n as f64, r.krate, 100.0 * r.krate as f64 / r.n as f64);
+        println!(
+            "  {c:<8} n={:<4}                         {:>4} ({:>5.1}%)  {:>4} ({:>5.1}%)",
+            r.n,
+            r.ours,
+            100.0 * r.ours as f64 / r.n as f64,
+            r.krate,
+            100.0 * r.krate as f64 / r.n as f64
+        );
         tn += r.n;
         to += r.ours;
         tk += r.krate;
     }
-    println!("  {:<8} n={tn:<4}                         {to:>4} ({:>5.1}%)  {tk:>4} ({:>5.1}%)", "ALL",
-        100.0 * to as f64 / tn as f64, 100.0 * tk as f64 / tn as f64);
-    println!("look-alikes in hard negatives accepted     {:>4}/{:<4}    {:>4}/{:<4}", nrow.ours, nrow.n, nrow.krate,
-        nrow.n);
+    println!(
+        "  {:<8} n={tn:<4}                         {to:>4} ({:>5.1}%)  {tk:>4} ({:>5.1}%)",
+        "ALL",
+        100.0 * to as f64 / tn as f64,
+        100.0 * tk as f64 / tn as f64
+    );
+    println!(
+        "look-alikes in hard negatives accepted     {:>4}/{:<4}    {:>4}/{:<4}",
+        nrow.ours, nrow.n, nrow.krate, nrow.n
+    );
     println!("validation time per candidate              {ours_ns:>7.0} ns   {crate_ns:>9.0} ns");
     println!("first call (crate metadata load)                          {:>9.2} ms", crate_init.as_secs_f64() * 1e3);
     std::hint::black_box(acc);
