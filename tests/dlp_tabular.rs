@@ -29,6 +29,12 @@ fn bare_ssns_and_phones_under_their_headers() {
     assert_eq!(found_over(tsv, &["601 44 2398", "1981-04-02"]), vec![Some("us_ssn"), None]);
     let md = "| Member | Social Security | Plan |\n|---|---|---|\n| K. Mbeki | 287306612 | PPO |\n";
     assert_eq!(found_over(md, &["287306612"]), vec![Some("us_ssn")]);
+    // A field/value table: the row's own label is the context, the header line is not.
+    let kv = "| field | value |\n|---|---|\n| SSN | 287306612 |\n| phone | 4159277024 |\n| employee no | 538291047 |\n";
+    assert_eq!(
+        found_over(kv, &["287306612", "4159277024", "538291047"]),
+        vec![Some("us_ssn"), Some("phone_number"), None]
+    );
     let fixed = "NAME          MOBILE            ROOM\nS. Quist      07911 123456      4.12\nT. Iwata      090-4412-8890     2.07\n";
     assert_eq!(found_over(fixed, &["07911 123456", "090-4412-8890"]), vec![Some("phone_number"), Some("phone_number")]);
 }

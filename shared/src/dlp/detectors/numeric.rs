@@ -298,15 +298,23 @@ fn uniform_sep(text: &[u8], r: &Region, a: usize, b: usize) -> Option<Vec<u8>> {
     Some(first)
 }
 
-/// Context of a candidate: its table column's header when it sits in a table row (the header
-/// decides: its category → positive, a numeric look-alike header → negative, anything else →
-/// neutral), otherwise the prose hotwords around it.
+/// Context of a candidate: its table column's header when it sits in a table row (its category
+/// → positive, a numeric look-alike header → negative), otherwise the prose hotwords around it.
+/// Under any other header only the value's own row counts (a `| SSN | 536221234 |` row of a
+/// field/value table), never the header line or other rows.
 fn context(scan: &mut Scan<'_>, s: usize, e: usize, want: Header, category: u16) -> Ctx {
-    match table::header_of(scan.text, s, e, &mut scan.table) {
+    let text = scan.text;
+    match table::header_of(text, s, e, &mut scan.table) {
         Some(h) if h == want => Ctx::Positive,
         Some(Header::Negative) => Ctx::Negative,
-        Some(_) => Ctx::Neutral,
-        None => scan.ctx.assess(scan.text, s, e, category),
+        Some(_) => {
+            let lo = s.saturating_sub(crate::dlp::context::WINDOW_BEFORE);
+            let ls = memchr::memrchr(b'\n', &text[lo..s]).map_or(lo, |p| lo + p + 1);
+            let hi = (e + crate::dlp::context::WINDOW_AFTER).min(text.len());
+            let le = memchr::memchr(b'\n', &text[e..hi]).map_or(hi, |p| e + p);
+            scan.ctx.assess_window(text, s, e, category, s - ls, le - e)
+        }
+        None => scan.ctx.assess(text, s, e, category),
     }
 }
 
