@@ -314,6 +314,9 @@ const ANCHOR_GROUPS: &[&[(&str, &[Target])]] = &[
         ("Key", GEN),
         ("KEY", GEN),
         ("AccessKey", &[(Family::Azure, 6, 120), (Family::AwsSecret, 16, 260), (Family::Generic, 70, 330)]),
+        // creds / Creds, credential(s) / Credential(s): `creds: admin/X`, `creds are ops / X`.
+        ("reds", PW),
+        ("redential", PW),
     ],
     &[
         ("pw:", PW),
@@ -333,6 +336,8 @@ const ANCHOR_GROUPS: &[&[(&str, &[Target])]] = &[
         ("salasana", PW),
         ("ifre", PW),
     ],
+    // The `u: admin / p: X` shorthand.
+    &[(" p:", PW), ("/p:", PW), ("\tp:", PW), ("\np:", PW), (" p=", PW), (" P:", PW)],
 ];
 
 /// One anchor group: a packed SIMD searcher where available, Aho-Corasick otherwise.
@@ -554,6 +559,7 @@ const PW_FOLLOW: &[&[u8]] = &[
     b"es ",
     "é ".as_bytes(),
     b"was ",
+    b"are ",
     b"era ",
     b"lautet",
     b"will ",
@@ -651,6 +657,19 @@ fn precheck(fam: Family, text: &[u8], s: usize, e: usize) -> bool {
             }
             if follows(k) {
                 return true;
+            }
+            // Chat shorthand `password Summer1097$`, `pwd Ocean1545*`: after the keyword and a
+            // space, a token holding a digit or a symbol.
+            if k > sp {
+                let tok = text[k..(k + 64).min(n)].iter().take_while(|b| !b.is_ascii_whitespace());
+                let mut tok = tok.peekable();
+                if tok.peek().is_some()
+                    && tok.any(|&b| {
+                        b.is_ascii_digit() || (b.is_ascii_punctuation() && !matches!(b, b'.' | b',' | b'-' | b'\''))
+                    })
+                {
+                    return true;
+                }
             }
             // "use X as the password", "changed my password to X" handled above ("to ").
             let a = s.saturating_sub(48);
