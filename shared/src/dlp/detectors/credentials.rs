@@ -1338,9 +1338,11 @@ fn is_password_placeholder(v: &[u8]) -> bool {
     // `$DB_PASS`/`${X}` are variables but `$ummer2024` is not; `%PW%`/`%(pw)s` are
     // templates but `%mSyQD2LdOLe6o` is not.
     let sigil_ref = match first {
+        // (a second `$` is a crypt/PHC hash: `$argon2id$v=19$…`, `$2b$12$…`)
         b'$' => {
             matches!(rest.first(), Some(b'{') | Some(b'(') | None)
                 || rest.iter().all(|b| b.is_ascii_alphabetic() || *b == b'_')
+                || rest.contains(&b'$')
         }
         b'%' => last == b'%' || matches!(rest.first(), Some(b'(') | Some(b'{') | None) || rest.len() <= 2,
         b'#' => !(rest.first().is_some_and(u8::is_ascii_alphanumeric) && v.iter().any(u8::is_ascii_digit)),
