@@ -419,6 +419,18 @@ impl Credentials {
                     if (kw == b"pw" || kw == b"pass") && !pair_context(text, ws + key.start()) {
                         continue;
                     }
+                    // "Passwort vergessen?", "password reset!": a sentence mark is not a symbol.
+                    if let Some(u) = caps.name("u") {
+                        let v = u.as_bytes();
+                        let core = &v[..v.iter().rposition(|b| !matches!(b, b'?' | b'!' | b'.')).map_or(0, |p| p + 1)];
+                        let shaped =
+                            core.iter().any(|b| b.is_ascii_digit() || (b.is_ascii_punctuation() && *b != b'-'))
+                                || core.iter().skip(1).any(u8::is_ascii_uppercase)
+                                || core.iter().any(|b| *b >= 0x80);
+                        if !shaped {
+                            continue;
+                        }
+                    }
                 }
                 if k == 1 {
                     // `creds: admin/X` — a user that is itself a common word is prose.
