@@ -42,6 +42,32 @@ enum Delim {
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Cache {
     block: Option<Block>,
+    /// Header class of the block's first columns (0 = not classified yet), so that a large
+    /// table classifies each header cell once.
+    classes: [u8; 32],
+}
+
+fn encode(h: Header) -> u8 {
+    match h {
+        Header::Ssn => 1,
+        Header::Phone => 2,
+        Header::Card => 3,
+        Header::Password => 4,
+        Header::Negative => 5,
+        Header::Other => 6,
+    }
+}
+
+fn decode(c: u8) -> Option<Header> {
+    Some(match c {
+        1 => Header::Ssn,
+        2 => Header::Phone,
+        3 => Header::Card,
+        4 => Header::Password,
+        5 => Header::Negative,
+        6 => Header::Other,
+        _ => return None,
+    })
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -73,8 +99,14 @@ pub(crate) fn header_of(text: &[u8], start: usize, end: usize, cache: &mut Cache
         if let Some(block) = find_block(text, ls, delim, cells, cache) {
             let (hs, he) = block.header;
             let col = column_at(text, ls, start, delim, (hs, he))?;
-            let cell = header_cell(&text[hs..he], col, delim)?;
-            return Some(classify(cell));
+            if let Some(h) = cache.classes.get(col).copied().and_then(decode) {
+                return Some(h);
+            }
+            let class = classify(header_cell(&text[hs..he], col, delim)?);
+            if let Some(slot) = cache.classes.get_mut(col) {
+                *slot = encode(class);
+            }
+            return Some(class);
         }
     }
     None
@@ -318,6 +350,9 @@ fn find_block(text: &[u8], ls: usize, delim: Delim, cells: usize, cache: &mut Ca
     }
     let (hs, he) = header?;
     let b = Block { delim, cells, header: (hs, he), rows_lo: he + 1, rows_hi: ls };
+    if cache.block.is_none_or(|old| old.header != b.header || old.delim != b.delim) {
+        cache.classes = [0; 32];
+    }
     cache.block = Some(b);
     Some(b)
 }
