@@ -201,6 +201,29 @@ impl Scan<'_> {
 /// Rows of a password column read below its header.
 const TABLE_ROWS: usize = 10_000;
 
+/// Cheap gate before the table lookup of a keyword hit `s..e`: the word it sits in is a whole
+/// cell — a delimiter, line end or a run of ≥ 2 spaces after it, and a delimiter, line start or
+/// space before it (prose `passed the`, `password is` fail on the single space after).
+fn header_cell_shaped(text: &[u8], s: usize, e: usize) -> bool {
+    let cell_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'#' | b' ');
+    let mut k = e;
+    while k < text.len() && k - e < 32 && (text[k].is_ascii_alphanumeric() || matches!(text[k], b'_' | b'-' | b'.')) {
+        k += 1;
+    }
+    let spaces = text[k..].iter().take_while(|b| **b == b' ').count();
+    let after_ok = match text.get(k + spaces) {
+        None => true,
+        Some(b',' | b'\t' | b'|' | b';' | b'\n' | b'\r' | b'"') => true,
+        Some(_) => spaces >= 2,
+    };
+    let mut b = s;
+    while b > 0 && s - b < 32 && cell_byte(text[b - 1]) && text[b - 1] != b' ' {
+        b -= 1;
+    }
+    let before_ok = b == 0 || matches!(text[b - 1], b',' | b'\t' | b'|' | b';' | b'\n' | b'"' | b' ');
+    after_ok && before_ok
+}
+
 /// Detector families reached through literal anchors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(usize)]
@@ -422,7 +445,7 @@ impl Engine {
             for &(s, e, targets) in &hits {
                 for &(fam, back, fwd) in targets {
                     // A password keyword that is a table's column header: its cells.
-                    if fam == Family::Password && s >= table_done {
+                    if fam == Family::Password && s >= table_done && header_cell_shaped(text, s, e) {
                         table_done = e;
                         if let Some((Header::Password, cells)) = table::column_below(text, s, TABLE_ROWS) {
                             table_done = cells.last().map_or(e, |c| c.1);
