@@ -87,6 +87,12 @@ pub(crate) fn header_of(text: &[u8], start: usize, end: usize, cache: &mut Cache
         return None; // spans lines: not a cell
     }
     let line = &text[ls..le];
+    // Fast exit for prose: a row has a delimiter byte or a run of two spaces.
+    if !line.windows(2).any(|w| matches!(w[0], b'\t' | b'|' | b';' | b',') || w == b"  ")
+        && !line.last().is_some_and(|b| matches!(b, b'\t' | b'|' | b';' | b','))
+    {
+        return None;
+    }
     let prev = prev_line(text, ls)?;
     let prev = &text[prev.0..prev.1];
     // A comma can be a delimiter or part of a value (`44,205.49` in a fixed-column paste): try

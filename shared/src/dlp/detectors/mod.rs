@@ -359,8 +359,6 @@ const ANCHOR_GROUPS: &[&[(&str, &[Target])]] = &[
         ("salasana", PW),
         ("ifre", PW),
     ],
-    // The `u: admin / p: X` shorthand.
-    &[(" p:", PW), ("/p:", PW), ("\tp:", PW), ("\np:", PW), (" p=", PW), (" P:", PW)],
 ];
 
 /// One anchor group: a packed SIMD searcher where available, Aho-Corasick otherwise.
@@ -436,6 +434,22 @@ impl Engine {
         }
         for s in self.twilio.find_iter(text) {
             hits.push((s, s + 2, &[(Family::Twilio, 0, 36)]));
+        }
+        // The `u: admin / p: X` shorthand (` p:`, `/p:`, `\tp:`, `\np:`, ` p=`, ` P:`), found
+        // from the rarer `:`/`=` instead of a sixth anchor pass over the whole text.
+        for i in memchr::memchr2_iter(b':', b'=', text) {
+            if i < 2 {
+                continue;
+            }
+            let (p, lead) = (text[i - 1], text[i - 2]);
+            let ok = match (p, text[i]) {
+                (b'p', b':') => matches!(lead, b' ' | b'/' | b'\t' | b'\n'),
+                (b'p', b'=') | (b'P', b':') => lead == b' ',
+                _ => false,
+            };
+            if ok {
+                hits.push((i - 2, i + 1, PW));
+            }
         }
         if !hits.is_empty() {
             hits.sort_unstable_by_key(|h| h.0);
