@@ -281,9 +281,17 @@ fn luhn_card(r: &mut Rng) -> String {
     format!("{} {} {} {}", &s[0..4], &s[4..8], &s[8..12], &s[12..16])
 }
 
+/// A valid-looking SSN (area 001–665, group ≥ 01, serial ≥ 0001).
+fn ssn(r: &mut Rng) -> String {
+    format!("{:03}{:02}{:04}", 1 + r.below(665), 1 + r.below(98), 1 + r.below(9998))
+}
+
 /// One synthetic finding with its surrounding phrase.
 pub fn finding(r: &mut Rng) -> String {
-    match r.below(8) {
+    match r.below(11) {
+        8 => format!("\nname,phone,ssn\nDana Ruiz,617.{}.{:04},{}\n", 200 + r.below(700), r.below(10_000), ssn(r)),
+        9 => format!("login ops{} / pwd Ocean{}* for staging. ", r.below(100), 1000 + r.below(8999)),
+        10 => format!("reach me on +44 20 {} {:04} later. ", 3000 + r.below(6000), r.below(10_000)),
         0 => format!("my card is {} thanks. ", luhn_card(r)),
         1 => {
             format!("email {}.{}@northwind-traders.com please. ", r.pick(&["ann", "bo", "cy"]), r.pick(&["lee", "ray"]))
@@ -297,6 +305,28 @@ pub fn finding(r: &mut Rng) -> String {
         6 => format!("server ip 10.{}.{}.{} is down. ", r.below(256), r.below(256), 1 + r.below(250)),
         _ => format!("token ghp_{} expired. ", r.alnum(36)),
     }
+}
+
+/// A spreadsheet paste: `rows` CSV rows of name, e-mail, phone and SSN under a header (three
+/// findings per row; the worst case for the table-context path).
+pub fn csv_export(seed: u64, rows: usize) -> String {
+    let mut r = Rng::new(seed);
+    let mut out = String::from("name,email,phone,ssn,notes\n");
+    for _ in 0..rows {
+        let first = r.pick(&["Ann", "Bo", "Chidi", "Daria", "Emeka", "Freya"]);
+        let last = r.pick(&["Lee", "Ray", "Okafor", "Lindqvist", "Dvorak"]);
+        out.push_str(&format!(
+            "{first} {last},{}.{}@northwind-traders.com,({}) {}-{:04},{},{}\n",
+            first.to_lowercase(),
+            last.to_lowercase(),
+            200 + r.below(700),
+            200 + r.below(700),
+            r.below(10_000),
+            ssn(&mut r),
+            r.pick(&["renewal due", "moved to ops", "n/a", "call after 5pm"])
+        ));
+    }
+    out
 }
 
 /// Clean text with roughly one finding per `every` bytes.

@@ -185,14 +185,22 @@ fn ceil_boundary(text: &str, mut i: usize) -> usize {
     i
 }
 
-/// Returns `±context_bytes` of `text` around detection `idx`, with **every** detection span
-/// that intersects the window replaced by `[REDACTED:<detector>]`.
+/// Returns `±context_bytes` of `text` around detection `idx`, built so that no sensitive
+/// value in the window is shown — not only the detection's own:
 ///
-/// * The window is cut on char boundaries (it may shrink by up to 3 bytes on each side).
-/// * Spans that only partially intersect the window are still replaced (the visible part
-///   becomes the marker), so a neighbouring secret cut by the window edge never leaks.
-/// * Control characters (newlines, tabs) are rendered as spaces so the snippet fits one line.
-/// * Fail closed: if `idx` is out of range or the detection's span is not a valid span of
+/// * **every** detection span that intersects the window is replaced by
+///   `[REDACTED:<detector>]` (spans cut by the window edge too, so a neighbouring secret
+///   never leaks half-shown);
+/// * in the remaining context, [`mask_context`] rules replace with `[MASKED]` what a
+///   detector may have missed: every word holding two or more digits (phone groups, SSNs,
+///   account numbers, dates — this also hides digit runs of 6 or more, and any 6-byte stretch
+///   of which 4 or more bytes are digits), long key-shaped words, e-mail-shaped words, and
+///   the rest of the line after a secret hotword (`password`, `pwd`, `pass`, `secret`,
+///   `token`, `pw`, `creds`, …; also when the hotword sits just before the window on the
+///   same line);
+/// * the window is cut on char boundaries (it may shrink by up to 3 bytes on each side);
+/// * control characters (newlines, tabs) are rendered as spaces so the snippet fits one line;
+/// * fail closed: if `idx` is out of range or the detection's span is not a valid span of
 ///   `text`, the result is just `[REDACTED]`; any other invalid span in `detections` makes the
 ///   snippet collapse to the marker of detection `idx` alone.
 pub fn redacted_snippet(text: &str, detections: &[Detection], idx: usize, context_bytes: usize) -> String {
@@ -210,42 +218,208 @@ pub fn redacted_snippet(text: &str, detections: &[Detection], idx: usize, contex
     let w_start = w_start.min(target.start);
     let w_end = w_end.max(target.end);
 
-    // Spans intersecting the window, clipped to it, sorted, merged.
-    let mut spans: Vec<(usize, usize, &'static str)> = Vec::new();
-    for d in detections {
+    // Per-byte state of the window: RAW, MASKED, or SPAN_BASE + index of a detection.
+    let mut state = vec![RAW; w_end - w_start];
+    for (k, d) in detections.iter().enumerate() {
         if d.end <= w_start || d.start >= w_end {
             continue;
         }
         if !valid(d) {
             return format!("[REDACTED:{}]", target.detector);
         }
-        spans.push((d.start.max(w_start), d.end.min(w_end), d.detector));
+        let (s, e) = (d.start.max(w_start) - w_start, d.end.min(w_end) - w_start);
+        for st in &mut state[s..e] {
+            if *st == RAW {
+                *st = SPAN_BASE + k as u32;
+            }
+        }
     }
-    spans.sort_by_key(|s| (s.0, std::cmp::Reverse(s.1)));
+    mask_context(text.as_bytes(), w_start, w_end, &mut state);
 
     let mut out = String::with_capacity(w_end - w_start + 32);
-    let mut pos = w_start;
-    for (s, e, det) in spans {
-        if e <= pos {
-            continue; // fully covered by a previous marker
+    let mut i = 0;
+    while i < state.len() {
+        let st = state[i];
+        let mut j = i + 1;
+        while j < state.len() && state[j] == st {
+            j += 1;
         }
-        if s > pos {
-            push_clean(&mut out, &text[pos..s]);
-            out.push_str("[REDACTED:");
-            out.push_str(det);
-            out.push(']');
-        } else {
-            // Overlaps the previous marker: the previous marker already hides [s, pos).
-            out.push_str("[REDACTED:");
-            out.push_str(det);
-            out.push(']');
+        match st {
+            RAW => push_clean(&mut out, &text[w_start + i..w_start + j]),
+            MASKED => out.push_str("[MASKED]"),
+            k => {
+                out.push_str("[REDACTED:");
+                out.push_str(detections[(k - SPAN_BASE) as usize].detector);
+                out.push(']');
+            }
         }
-        pos = e;
-    }
-    if pos < w_end {
-        push_clean(&mut out, &text[pos..w_end]);
+        i = j;
     }
     out
+}
+
+const RAW: u32 = 0;
+const MASKED: u32 = 1;
+const SPAN_BASE: u32 = 2;
+
+/// Bytes that end a word for the context masks (all ASCII, so masks stay on char boundaries).
+#[inline]
+fn is_word_sep(b: u8) -> bool {
+    b.is_ascii_whitespace()
+        || matches!(
+            b,
+            b',' | b';'
+                | b'|'
+                | b'"'
+                | b'\''
+                | b'`'
+                | b'<'
+                | b'>'
+                | b'['
+                | b']'
+                | b'{'
+                | b'}'
+                | b'('
+                | b')'
+                | b':'
+                | b'='
+                | b'/'
+                | b'\\'
+                | b'?'
+                | b'&'
+        )
+}
+
+/// A word after which the rest of the line is hidden (a value typically follows).
+fn is_secret_hotword(w: &[u8]) -> bool {
+    let w = w.strip_suffix(b".").unwrap_or(w);
+    let l = w.to_ascii_lowercase();
+    let l = l.as_slice();
+    const EXACT: &[&[u8]] = &[
+        b"pw",
+        b"pwd",
+        b"pass",
+        b"passwd",
+        b"passcode",
+        b"passphrase",
+        b"pin",
+        b"secret",
+        b"secrets",
+        b"token",
+        b"tokens",
+        b"creds",
+        b"cred",
+        b"credential",
+        b"credentials",
+        b"passwort",
+        b"kennwort",
+        b"senha",
+        b"passe",
+        b"wachtwoord",
+        b"haslo",
+    ];
+    const CONTAINS: &[&[u8]] = &[
+        b"password",
+        b"passwd",
+        b"passwort",
+        "contraseña".as_bytes(),
+        "пароль".as_bytes(),
+        "Пароль".as_bytes(),
+        "hasło".as_bytes(),
+    ];
+    const SUFFIX: &[&[u8]] =
+        &[b"secret", b"token", b"_pw", b"_pwd", b"_pass", b"-pass", b"apikey", b"api_key", b"api-key"];
+    EXACT.contains(&l)
+        || CONTAINS.iter().any(|c| memchr::memmem::find(l, c).is_some())
+        || SUFFIX.iter().any(|s| l.ends_with(s))
+}
+
+/// Whether a word (no separators inside) should be hidden from a snippet's context.
+fn word_is_sensitive(w: &[u8]) -> bool {
+    let digits = w.iter().filter(|b| b.is_ascii_digit()).count();
+    if digits >= 2 {
+        return true;
+    }
+    // e-mail shaped: something@something.something
+    if let Some(at) = memchr::memchr(b'@', w) {
+        if at > 0 && w[at + 1..].contains(&b'.') {
+            return true;
+        }
+    }
+    // key/token shaped: long, and not a plain lower-case (or capitalised) word.
+    w.len() >= 16 && !w[1..].iter().all(|b| b.is_ascii_lowercase() || *b == b'-' || *b >= 0x80)
+}
+
+/// Context masks of [`redacted_snippet`] over `state` (the window `w_start..w_end` of `text`):
+/// sets `MASKED` on raw bytes of sensitive words and after secret hotwords, then joins masks
+/// separated only by phone-style separators so `+1 415 927 7024` becomes one marker.
+fn mask_context(text: &[u8], w_start: usize, w_end: usize, state: &mut [u32]) {
+    let mark = |state: &mut [u32], s: usize, e: usize| {
+        let (s, e) = (s.max(w_start), e.min(w_end));
+        if s < e {
+            for st in &mut state[s - w_start..e - w_start] {
+                if *st == RAW {
+                    *st = MASKED;
+                }
+            }
+        }
+    };
+    // Look back on the current line (≤ 160 bytes) so a hotword just before the window still
+    // hides the value at its start.
+    let line_start = memchr::memrchr(b'\n', &text[w_start.saturating_sub(160)..w_start])
+        .map(|p| w_start.saturating_sub(160) + p + 1)
+        .unwrap_or(w_start.saturating_sub(160));
+    let mut hide_until_eol = false;
+    let mut i = line_start;
+    while i < w_end {
+        let b = text[i];
+        if b == b'\n' {
+            hide_until_eol = false;
+            i += 1;
+            continue;
+        }
+        if is_word_sep(b) {
+            if hide_until_eol && !b.is_ascii_whitespace() {
+                mark(state, i, i + 1);
+            }
+            i += 1;
+            continue;
+        }
+        let ws = i;
+        while i < text.len() && !is_word_sep(text[i]) {
+            i += 1;
+        }
+        let word = &text[ws..i];
+        if hide_until_eol || word_is_sensitive(word) {
+            mark(state, ws, i);
+        }
+        if is_secret_hotword(word) {
+            hide_until_eol = true;
+        }
+    }
+    // Join MASKED runs separated by ≤ 3 bytes of ` -.()+/`.
+    let n = state.len();
+    let mut k = 0;
+    while k < n {
+        if state[k] != MASKED {
+            k += 1;
+            continue;
+        }
+        let mut g = k + 1;
+        while g < n
+            && state[g] == RAW
+            && g - k <= 3
+            && matches!(text[w_start + g], b' ' | b'-' | b'.' | b'(' | b')' | b'+' | b'/')
+        {
+            g += 1;
+        }
+        if g < n && g > k + 1 && state[g] == MASKED {
+            for st in &mut state[k + 1..g] {
+                *st = MASKED;
+            }
+        }
+        k = g.max(k + 1);
+    }
 }
 
 fn push_clean(out: &mut String, s: &str) {

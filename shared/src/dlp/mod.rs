@@ -32,8 +32,19 @@
 //!   are reported without context (MEDIUM confidence); spaced/dotted/bare 9 digits need an
 //!   SSN word (`ssn`, `social security`, `social`, …) nearby.
 //! * **Phones**: NANP numbers in `(415) 555-2671`, `415-555-2671`, `415.555.2671` or `+1`
-//!   form need no context; spaced or bare 10 digits, national trunk-0 and `00`-prefixed
-//!   numbers need a phone word. 555-0100..0199 (fictional) and N11/37X/96X codes are invalid.
+//!   form, any `+`-international number of a known plan (`(0)` trunk allowed) and the
+//!   distinctive national layouts `(028) 9018 0040`, `(11) 91234-5678` need no context; spaced
+//!   or bare 10 digits, other national trunk-0 numbers (UK, DE, FR, JP, IN, BR, all 10–12
+//!   digits), Indian `98220 41567` mobiles and `00`-prefixed numbers need a phone word nearby
+//!   (`call`, `reach`, `escalate … to`, `mobile`, …) or a phone column header.
+//!   555-0100..0199 (fictional) and N11/37X/96X codes are invalid. The hand-written plan rules
+//!   were kept over the `phonenumber` crate (see `scripts/dlp-compare/phonenumber-eval/`).
+//! * **Tables** (`table.rs`): in CSV/TSV/`;`/pipe/markdown/fixed-column tables the header of a
+//!   value's column is its context — `ssn`/`phone`/`card`/`password` headers act as the
+//!   category's hotword (a bare 9-digit SSN or 10-digit phone under them is reported), numeric
+//!   look-alike headers (`order`, `zip`, `date`, `version`, `*_id`, `sku`, …) suppress, and any
+//!   other header is neutral (words of other columns never count). Cells under a `password`
+//!   header are checked as passwords.
 //! * **IPs**: private ranges are reported (they reveal topology); all-single-digit dotted
 //!   quads (`1.2.3.4`) need an IP word; version/OID words or a neighbouring `.digit`,
 //!   `v`, `==`, `^`, `~` suppress. IPv6 needs one ≥ 3-hex-digit group (no `a::b`).
@@ -54,6 +65,7 @@ pub mod context;
 pub mod detectors;
 pub mod finding;
 pub(crate) mod phone;
+pub(crate) mod table;
 pub(crate) mod tld;
 pub mod validate;
 

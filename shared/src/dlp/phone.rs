@@ -209,6 +209,60 @@ pub fn e164_valid(d: &[u8]) -> Option<usize> {
     None
 }
 
+/// How much a national-format number says by its layout alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum National {
+    /// A layout used for phone numbers only: a trunk-0 area code in parentheses
+    /// (`(028) 9018 0040`, `(030) 1234 5678`) or a Brazilian `(11) 91234-5678`.
+    Distinctive,
+    /// A plausible national number that needs a phone word or a phone column:
+    /// `020 7946 0958`, `07911 123456` (UK), `030 12345678`, `0171 2345678` (DE),
+    /// `01 44 55 66 77` (FR), `03-5412-8890`, `090-1234-5678` (JP), `011 2345 6789`,
+    /// `98220 41567` (IN).
+    NeedsContext,
+}
+
+/// National (no `+`) numbers of the plans the product sees most (UK, DE, FR, JP, IN, BR; NANP
+/// is [`nanp_valid`]). `digits` are the number's digits, `lens` its digit-group lengths,
+/// `paren_first` whether the first group was written in parentheses.
+///
+/// Rules: trunk `0` then a non-zero digit, 10–12 digits in 2–5 groups whose first group (trunk +
+/// area code) has 2–5 digits; or a Brazilian area code `(DD)` + `9XXXX-XXXX` / `[2-5]XXX-XXXX`;
+/// or an Indian mobile `[6-9]XXXX XXXXX`.
+pub fn national_valid(digits: &[u8], lens: &[u8], paren_first: bool) -> Option<National> {
+    if !digits.iter().all(u8::is_ascii_digit) || lens.is_empty() || digits.len() < 10 {
+        return None;
+    }
+    if digits[0] == b'0' {
+        if digits[1] == b'0' || digits.len() > 12 || !(2..=5).contains(&lens.len()) {
+            return None;
+        }
+        if !(2..=5).contains(&lens[0]) || lens[1..].iter().any(|&l| l < 2) {
+            return None;
+        }
+        if digits[1..].iter().all(|&b| b == digits[1]) {
+            return None;
+        }
+        if paren_first && lens[0] >= 3 {
+            return Some(National::Distinctive);
+        }
+        return Some(National::NeedsContext);
+    }
+    // Brazil: (DD) 9XXXX-XXXX mobile or (DD) [2-5]XXX-XXXX landline.
+    if paren_first && lens.len() == 3 && lens[0] == 2 && lens[2] == 4 && digits[1] != b'0' {
+        let first = digits[2];
+        if (lens[1] == 5 && first == b'9') || (lens[1] == 4 && (b'2'..=b'5').contains(&first)) {
+            return Some(National::Distinctive);
+        }
+        return None;
+    }
+    // India: 10-digit mobile written 5 + 5.
+    if lens == [5, 5] && (b'6'..=b'9').contains(&digits[0]) {
+        return Some(National::NeedsContext);
+    }
+    None
+}
+
 /// Country code of a `+`-prefixed phone value (used by the redacted preview).
 pub fn e164_country_code(value: &str) -> Option<u16> {
     let v = value.trim_start_matches(|c: char| c == '(' || c.is_whitespace());
@@ -239,6 +293,24 @@ mod tests {
         assert_eq!(e164_valid(b"4402079460958"), None); // trunk 0 after +44
         assert_eq!(e164_valid(b"2999123456"), None); // no such code
         assert_eq!(e164_country_code("+44 20 7946 0958"), Some(44));
+    }
+
+    #[test]
+    fn national() {
+        use National::*;
+        assert_eq!(national_valid(b"02890180040", &[3, 4, 4], true), Some(Distinctive));
+        assert_eq!(national_valid(b"02079460958", &[3, 4, 4], false), Some(NeedsContext));
+        assert_eq!(national_valid(b"07911123456", &[5, 6], false), Some(NeedsContext));
+        assert_eq!(national_valid(b"03012345678", &[3, 8], false), Some(NeedsContext));
+        assert_eq!(national_valid(b"0144556677", &[2, 2, 2, 2, 2], false), Some(NeedsContext));
+        assert_eq!(national_valid(b"0354128890", &[2, 4, 4], false), Some(NeedsContext));
+        assert_eq!(national_valid(b"11912345678", &[2, 5, 4], true), Some(Distinctive));
+        assert_eq!(national_valid(b"2134567890", &[2, 4, 4], true), Some(Distinctive));
+        assert_eq!(national_valid(b"9822041567", &[5, 5], false), Some(NeedsContext));
+        assert_eq!(national_valid(b"0012345678", &[4, 6], false), None); // 00 prefix
+        assert_eq!(national_valid(b"01234", &[5], false), None);
+        assert_eq!(national_valid(b"11812345678", &[2, 5, 4], true), None); // BR mobile starts with 9
+        assert_eq!(national_valid(b"5822041567", &[5, 5], false), None);
     }
 
     #[test]

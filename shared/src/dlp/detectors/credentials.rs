@@ -30,6 +30,9 @@ pub(crate) struct Credentials {
     pw_cjk: Regex,
     pw_mysql: Regex,
     pw_curl: Regex,
+    pw_bare: Regex,
+    pw_pair: Regex,
+    pw_up: Regex,
     url_creds: Regex,
 }
 
@@ -62,6 +65,14 @@ impl Credentials {
         let pw_cjk = r#"(?:パスワード|密码|密碼|비밀번호|пароль|Пароль|ПАРОЛЬ)[ \t]*(?:は|是|는|은|:|：|=|—|-)?[ \t]*(?:「(?P<q1>[^\r\n]+?)」|"(?P<q2>[^"\r\n]+)"|(?P<u>[\x21-\x7e]{3,}))"#;
         let pw_mysql = r#"(?i)(?:mysql|mysqldump|mysqladmin)[^\n]*?[ \t]-p(?:"(?P<q1>[^"\r\n]+)"|'(?P<q2>[^'\r\n]+)'|(?P<u>[^\s"'`\-][^\s"'`]{2,}))"#;
         let pw_curl = r#"(?i)curl[^\n]*?[ \t](?:-u|--user)[ \t]+["']?[^:\s"']+:(?P<u>[^\s"'@]+)"#;
+        // Chat shorthand (issue 11): `user admin, password Summer1097$`, `login a / pwd X`,
+        // `wifi pw X` — keyword, spaces, value; the value must look like a password.
+        let pw_bare =
+            r#"(?i)(?P<key>password|passwd|passwort|kennwort|passcode|pwd|pw|pass)[ \t]+(?P<u>[^\s"'`,;()<>\[\]{}]+)"#;
+        // `creds: admin/X`, `creds are ops / X`, `credentials for the box are ops/X`.
+        let pw_pair = r#"(?i)(?P<key>creds|credentials?|logins?)(?:[ \t]+(?:for|to|on|of)[ \t]+[^\n:=]{1,40}?)?(?:[ \t]*[:=][ \t]*|[ \t]+(?:are|is)[ \t]+(?::[ \t]*)?)(?P<user>[^\s/:,;|"'`]{1,64})[ \t]*(?:/|:|\|)[ \t]*(?P<u>[^\s"'`,;]+)"#;
+        // `u: admin / p: X`, `user=admin p=X`.
+        let pw_up = r#"(?i)(?P<key>u|usr|user|username|login)[ \t]*[:=][ \t]*[^\s/,;|]+[ \t]*(?:/|,|;|\|)?[ \t]*p[ \t]*[:=][ \t]*(?P<u>[^\s"'`,;]+)"#;
         Credentials {
             aws_secret: re(r"[A-Za-z0-9/+]{40,}"),
             pem_header: re(r"\A-----BEGIN (?P<label>(?:[A-Z0-9]+ )*)PRIVATE KEY(?P<block> BLOCK)?-----"),
@@ -81,6 +92,9 @@ impl Credentials {
             pw_cjk: re(pw_cjk),
             pw_mysql: re(pw_mysql),
             pw_curl: re(pw_curl),
+            pw_bare: re(pw_bare),
+            pw_pair: re(pw_pair),
+            pw_up: re(pw_up),
             url_creds: re(r#"(?i)[a-z][a-z0-9+.\-]+://(?P<user>[^\s:/@"'<>]*):(?P<u>[^\s/@"'<>]+)@[a-z0-9.\-\[]"#),
         }
     }
@@ -369,12 +383,72 @@ impl Credentials {
                 self.emit_password(scan, ws + vs, ws + ve, quoted, Style::Natural);
             }
         }
+        self.password_shorthand(scan, ws, we);
         let win_use = &text[ws_use..we];
         for caps in self.pw_use.captures_iter(win_use) {
             if let Some((vs, ve, quoted)) = value_of(&caps) {
                 self.emit_password(scan, ws_use + vs, ws_use + ve, quoted, Style::Natural);
             }
         }
+    }
+
+    /// Chat shorthand forms (issue 11). Every value goes through the `Natural` rules (must
+    /// hold a digit, a symbol, an inner capital or non-ASCII), so `password reset`,
+    /// `pass the logs` or `creds: see the vault` stay quiet; the short keywords `pw`/`pass`
+    /// additionally need a user/login word earlier on the line.
+    fn password_shorthand(&self, scan: &mut Scan<'_>, ws: usize, we: usize) {
+        let text = scan.text;
+        let win = &text[ws..we];
+        for (k, re) in [&self.pw_bare, &self.pw_pair, &self.pw_up].into_iter().enumerate() {
+            let mut pos = 0;
+            while pos < win.len() {
+                let Some(caps) = re.captures_at(win, pos) else {
+                    break;
+                };
+                let (Some(key), Some(whole)) = (caps.name("key"), caps.get(0)) else {
+                    break;
+                };
+                if matches!(prev_byte(text, ws + key.start()), Some(b) if b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    pos = key.start() + 1;
+                    continue;
+                }
+                pos = whole.end().max(pos + 1);
+                if k == 0 {
+                    let kw = key.as_bytes().to_ascii_lowercase();
+                    if (kw == b"pw" || kw == b"pass") && !pair_context(text, ws + key.start()) {
+                        continue;
+                    }
+                    // "Passwort vergessen?", "password reset!": a sentence mark is not a symbol.
+                    if let Some(u) = caps.name("u") {
+                        let v = u.as_bytes();
+                        let core = &v[..v.iter().rposition(|b| !matches!(b, b'?' | b'!' | b'.')).map_or(0, |p| p + 1)];
+                        let shaped =
+                            core.iter().any(|b| b.is_ascii_digit() || (b.is_ascii_punctuation() && *b != b'-'))
+                                || core.iter().skip(1).any(u8::is_ascii_uppercase)
+                                || core.iter().any(|b| *b >= 0x80);
+                        if !shaped {
+                            continue;
+                        }
+                    }
+                }
+                if k == 1 {
+                    // `creds: admin/X` — a user that is itself a common word is prose.
+                    if caps.name("user").is_some_and(|u| is_stopword(u.as_bytes())) {
+                        continue;
+                    }
+                }
+                if let Some((vs, ve, quoted)) = value_of(&caps) {
+                    self.emit_password(scan, ws + vs, ws + ve, quoted, Style::Natural);
+                }
+            }
+        }
+    }
+
+    /// A password-column cell found by the table hook (detectors/mod.rs): the value rules of
+    /// `password: value` apply (quoted, password-looking, or a whole cell of ≥ 6 chars).
+    pub fn table_cell(&self, scan: &mut Scan<'_>, s: usize, e: usize) {
+        self.emit_password(scan, s, e, false, Style::Colon);
     }
 
     pub fn password_cmd(&self, scan: &mut Scan<'_>, ws: usize, we: usize) {
@@ -562,6 +636,23 @@ enum Style {
     Url,
     /// `mysql -pvalue`, `curl -u user:value`
     Cmd,
+}
+
+/// A user/login word earlier on the same line (≤ 64 bytes before `at`): `user admin, pass X`,
+/// `login a / pw X`, `wifi pw X`.
+fn pair_context(text: &[u8], at: usize) -> bool {
+    let from = at.saturating_sub(64);
+    let seg = &text[from..at];
+    let seg = match memchr::memrchr(b'\n', seg) {
+        Some(p) => &seg[p + 1..],
+        None => seg,
+    };
+    let l = seg.to_ascii_lowercase();
+    const WORDS: &[&str] = &[
+        "user", "login", "log in", "username", "u:", "admin", "root", "ssh", "wifi", "wi-fi", "account", "acct",
+        "email", "mail", "@", "/", "vpn", "router", "ssid",
+    ];
+    WORDS.iter().any(|w| memmem::find(&l, w.as_bytes()).is_some())
 }
 
 fn value_of(caps: &Captures<'_>) -> Option<(usize, usize, bool)> {
@@ -1254,17 +1345,38 @@ fn is_password_placeholder(v: &[u8]) -> bool {
     }
     let first = v[0];
     let last = v[v.len() - 1];
-    if matches!(first, b'$' | b'%' | b'&' | b'@' | b'*' | b'<' | b'[' | b'{' | b'(' | b'/' | b'~' | b'#')
-        && !(first == b'#' && v.len() > 1 && v[1].is_ascii_alphanumeric() && v.iter().any(u8::is_ascii_digit))
-    {
+    let rest = &v[1..];
+    // A leading sigil marks a reference unless the rest is clearly password material:
+    // `$DB_PASS`/`${X}` are variables but `$ummer2024` is not; `%PW%`/`%(pw)s` are
+    // templates but `%mSyQD2LdOLe6o` is not.
+    let sigil_ref = match first {
+        // (a second `$` is a crypt/PHC hash: `$argon2id$v=19$…`, `$2b$12$…`)
+        b'$' => {
+            matches!(rest.first(), Some(b'{') | Some(b'(') | None)
+                || rest.iter().all(|b| b.is_ascii_alphabetic() || *b == b'_')
+                || rest.contains(&b'$')
+        }
+        b'%' => last == b'%' || matches!(rest.first(), Some(b'(') | Some(b'{') | None) || rest.len() <= 2,
+        b'#' => !(rest.first().is_some_and(u8::is_ascii_alphanumeric) && v.iter().any(u8::is_ascii_digit)),
+        b'&' | b'@' | b'*' | b'<' | b'[' | b'{' | b'(' | b'/' | b'~' => true,
+        _ => false,
+    };
+    if sigil_ref {
         return true;
     }
     if (first == b'<' && last == b'>') || (first == b'[' && last == b']') {
         return true;
     }
     // YAML tags / CloudFormation intrinsics: `!vault |`, `!Ref DbPassword`, `!Sub …`.
-    if first == b'!' && v.len() > 1 && v[1..].iter().all(|b| b.is_ascii_alphabetic()) {
-        return true;
+    // Tags are a lower-case word or CamelCase words (`!vault`, `!GetAtt`), not random case.
+    if first == b'!' && v.len() > 1 && rest.iter().all(|b| b.is_ascii_alphabetic()) {
+        let lower_word = rest.iter().all(u8::is_ascii_lowercase);
+        let camel = rest[0].is_ascii_uppercase()
+            && rest.windows(2).all(|w| !(w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase()))
+            && !rest.last().is_some_and(u8::is_ascii_uppercase);
+        if lower_word || camel {
+            return true;
+        }
     }
     // All one character (by char, so "••••" counts too).
     if let Ok(s) = std::str::from_utf8(v) {

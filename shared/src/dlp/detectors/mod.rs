@@ -21,6 +21,7 @@ pub(crate) mod tokens;
 
 use crate::dlp::context::ContextMatcher;
 use crate::dlp::finding::{Confidence, Severity};
+use crate::dlp::table::{self, Header};
 use crate::dlp::ScannerConfig;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use std::collections::BTreeMap;
@@ -185,6 +186,8 @@ pub(crate) struct Scan<'a> {
     pub cfg: &'a ScannerConfig,
     pub ctx: &'a ContextMatcher,
     pub out: Vec<Candidate>,
+    /// Last table block seen (tabular context for numeric PII, see [`crate::dlp::table`]).
+    pub table: crate::dlp::table::Cache,
 }
 
 impl Scan<'_> {
@@ -193,6 +196,32 @@ impl Scan<'_> {
             self.out.push(Candidate { info, start, end, confidence: c });
         }
     }
+}
+
+/// Rows of a password column read below its header.
+const TABLE_ROWS: usize = 10_000;
+
+/// Cheap gate before the table lookup of a keyword hit `s..e`: the word it sits in is a whole
+/// cell — a delimiter, line end or a run of ≥ 2 spaces after it, and a delimiter, line start or
+/// space before it (prose `passed the`, `password is` fail on the single space after).
+fn header_cell_shaped(text: &[u8], s: usize, e: usize) -> bool {
+    let cell_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'#' | b' ');
+    let mut k = e;
+    while k < text.len() && k - e < 32 && (text[k].is_ascii_alphanumeric() || matches!(text[k], b'_' | b'-' | b'.')) {
+        k += 1;
+    }
+    let spaces = text[k..].iter().take_while(|b| **b == b' ').count();
+    let after_ok = match text.get(k + spaces) {
+        None => true,
+        Some(b',' | b'\t' | b'|' | b';' | b'\n' | b'\r' | b'"') => true,
+        Some(_) => spaces >= 2,
+    };
+    let mut b = s;
+    while b > 0 && s - b < 32 && cell_byte(text[b - 1]) && text[b - 1] != b' ' {
+        b -= 1;
+    }
+    let before_ok = b == 0 || matches!(text[b - 1], b',' | b'\t' | b'|' | b';' | b'\n' | b'"' | b' ');
+    after_ok && before_ok
 }
 
 /// Detector families reached through literal anchors.
@@ -308,6 +337,9 @@ const ANCHOR_GROUPS: &[&[(&str, &[Target])]] = &[
         ("Key", GEN),
         ("KEY", GEN),
         ("AccessKey", &[(Family::Azure, 6, 120), (Family::AwsSecret, 16, 260), (Family::Generic, 70, 330)]),
+        // creds / Creds, credential(s) / Credential(s): `creds: admin/X`, `creds are ops / X`.
+        ("reds", PW),
+        ("redential", PW),
     ],
     &[
         ("pw:", PW),
@@ -382,7 +414,7 @@ impl Engine {
 
     /// Runs every stage over `text` and returns resolved candidates sorted by start.
     pub fn run(&self, text: &[u8], cfg: &ScannerConfig, ctx: &ContextMatcher) -> Vec<Candidate> {
-        let mut scan = Scan { text, cfg, ctx, out: Vec::new() };
+        let mut scan = Scan { text, cfg, ctx, out: Vec::new(), table: Default::default() };
 
         // Stage A1: literal anchors → windows per family.
         let mut hits: Vec<(usize, usize, &'static [Target])> = Vec::new();
@@ -403,12 +435,39 @@ impl Engine {
         for s in self.twilio.find_iter(text) {
             hits.push((s, s + 2, &[(Family::Twilio, 0, 36)]));
         }
+        // The `u: admin / p: X` shorthand (` p:`, `/p:`, `\tp:`, `\np:`, ` p=`, ` P:`), found
+        // from the rarer `:`/`=` instead of a sixth anchor pass over the whole text.
+        for i in memchr::memchr2_iter(b':', b'=', text) {
+            if i < 2 {
+                continue;
+            }
+            let (p, lead) = (text[i - 1], text[i - 2]);
+            let ok = match (p, text[i]) {
+                (b'p', b':') => matches!(lead, b' ' | b'/' | b'\t' | b'\n'),
+                (b'p', b'=') | (b'P', b':') => lead == b' ',
+                _ => false,
+            };
+            if ok {
+                hits.push((i - 2, i + 1, PW));
+            }
+        }
         if !hits.is_empty() {
             hits.sort_unstable_by_key(|h| h.0);
             let mut windows: [Vec<(usize, usize)>; FAMILY_COUNT] = Default::default();
             let mut generic_done = 0usize;
+            let mut table_done = 0usize;
             for &(s, e, targets) in &hits {
                 for &(fam, back, fwd) in targets {
+                    // A password keyword that is a table's column header: its cells.
+                    if fam == Family::Password && s >= table_done && header_cell_shaped(text, s, e) {
+                        table_done = e;
+                        if let Some((Header::Password, cells)) = table::column_below(text, s, TABLE_ROWS) {
+                            table_done = cells.last().map_or(e, |c| c.1);
+                            for (cs, ce) in cells {
+                                self.creds.table_cell(&mut scan, cs, ce);
+                            }
+                        }
+                    }
                     if !precheck(fam, text, s, e) {
                         continue;
                     }
@@ -537,6 +596,7 @@ const PW_FOLLOW: &[&[u8]] = &[
     b"es ",
     "é ".as_bytes(),
     b"was ",
+    b"are ",
     b"era ",
     b"lautet",
     b"will ",
@@ -634,6 +694,19 @@ fn precheck(fam: Family, text: &[u8], s: usize, e: usize) -> bool {
             }
             if follows(k) {
                 return true;
+            }
+            // Chat shorthand `password Summer1097$`, `pwd Ocean1545*`: after the keyword and a
+            // space, a token holding a digit or a symbol.
+            if k > sp {
+                let tok = text[k..(k + 64).min(n)].iter().take_while(|b| !b.is_ascii_whitespace());
+                let mut tok = tok.peekable();
+                if tok.peek().is_some()
+                    && tok.any(|&b| {
+                        b.is_ascii_digit() || (b.is_ascii_punctuation() && !matches!(b, b'.' | b',' | b'-' | b'\''))
+                    })
+                {
+                    return true;
+                }
             }
             // "use X as the password", "changed my password to X" handled above ("to ").
             let a = s.saturating_sub(48);

@@ -10,7 +10,8 @@ use super::Scan;
 use crate::dlp::context::{cat, Ctx};
 use crate::dlp::detectors as d;
 use crate::dlp::finding::Confidence;
-use crate::dlp::phone::{e164_valid, nanp_valid};
+use crate::dlp::phone::{e164_valid, nanp_valid, national_valid, National};
+use crate::dlp::table::{self, Header};
 use crate::dlp::validate::{
     card_brand, ipv4_is_documentation, is_test_card, longest_sequence, luhn_valid, parse_ipv4_octets, ssn_valid,
 };
@@ -129,10 +130,16 @@ fn parse_region(text: &[u8], first: usize) -> Region {
         let first_len = text[first..].iter().take_while(|b| b.is_ascii_digit()).count();
         r.glued_left = p.is_ascii_alphanumeric()
             || (matches!(p, b'.' | b'-' | b'_' | b'/') && pp.is_some_and(|c| c.is_ascii_alphanumeric()))
-            // `12:30` (time) — but `ssn:078-05-1120` is a label
-            || (p == b':' && pp.is_some_and(|c| c.is_ascii_digit()))
+            // `12:30` (time) — but `ssn:078-05-1120` is a label, and `0,(617) …` a CSV field
+            || (p == b':' && lead == first && pp.is_some_and(|c| c.is_ascii_digit()))
             // `1,234` (thousands) — but `Park,4111…` is a CSV field
-            || (p == b',' && pp.is_some_and(|c| c.is_ascii_digit()) && first_len == 3)
+            // (1–3 digits before the comma, and not a dashed SSN/phone after it: in
+            // `…9520,511-49-1656` the comma separates CSV cells).
+            || (p == b','
+                && lead == first
+                && first_len == 3
+                && (1..=3).contains(&text[..lead - 1].iter().rev().take_while(|b| b.is_ascii_digit()).count())
+                && text.get(first + 3) != Some(&b'-'))
             || (p == b'_' || p == b'\\');
     }
     let mut j = first;
@@ -177,9 +184,12 @@ fn parse_region(text: &[u8], first: usize) -> Region {
             Right::Glued
         }
         // Thousands separator `…,234` glues; a CSV field separator does not.
+        // (the group before the comma has 1–3 digits; `…9520,511-49-1656` is two CSV cells).
         Some(b',')
             if text[j + 1..].iter().take_while(|b| b.is_ascii_digit()).count() == 3
-                && !text.get(j + 4).is_some_and(|b| b.is_ascii_digit()) =>
+                && !text.get(j + 4).is_some_and(|b| b.is_ascii_digit() || *b == b'-')
+                && r.n > 0
+                && r.groups[r.n - 1].1 - r.groups[r.n - 1].0 <= 3 =>
         {
             Right::Glued
         }
@@ -286,6 +296,26 @@ fn uniform_sep(text: &[u8], r: &Region, a: usize, b: usize) -> Option<Vec<u8>> {
         }
     }
     Some(first)
+}
+
+/// Context of a candidate: its table column's header when it sits in a table row (its category
+/// → positive, a numeric look-alike header → negative), otherwise the prose hotwords around it.
+/// Under any other header only the value's own row counts (a `| SSN | 536221234 |` row of a
+/// field/value table), never the header line or other rows.
+fn context(scan: &mut Scan<'_>, s: usize, e: usize, want: Header, category: u16) -> Ctx {
+    let text = scan.text;
+    match table::header_of(text, s, e, &mut scan.table) {
+        Some(h) if h == want => Ctx::Positive,
+        Some(Header::Negative) => Ctx::Negative,
+        Some(_) => {
+            let lo = s.saturating_sub(crate::dlp::context::WINDOW_BEFORE);
+            let ls = memchr::memrchr(b'\n', &text[lo..s]).map_or(lo, |p| lo + p + 1);
+            let hi = (e + crate::dlp::context::WINDOW_AFTER).min(text.len());
+            let le = memchr::memchr(b'\n', &text[e..hi]).map_or(hi, |p| e + p);
+            scan.ctx.assess_window(text, s, e, category, s - ls, le - e)
+        }
+        None => scan.ctx.assess(text, s, e, category),
+    }
 }
 
 fn try_ipv4(scan: &mut Scan<'_>, r: &Region, a: usize, b: usize) -> bool {
@@ -398,7 +428,7 @@ fn try_card(scan: &mut Scan<'_>, r: &Region, a: usize, b: usize) -> bool {
     if digits.iter().all(|&x| x == digits[0]) {
         return true;
     }
-    let conf = match scan.ctx.assess(text, c.start, c.end, cat::CARD) {
+    let conf = match context(scan, c.start, c.end, Header::Card, cat::CARD) {
         Ctx::Negative => return true,
         Ctx::Positive => Confidence::High,
         Ctx::Neutral if c.ng > 1 => Confidence::Medium,
@@ -429,7 +459,7 @@ fn try_ssn(scan: &mut Scan<'_>, r: &Region, a: usize, b: usize) -> bool {
     if !ssn_valid(&c.digits[..9]) {
         return dashed; // an invalid dashed SSN is consumed (not a phone either)
     }
-    let conf = match scan.ctx.assess(text, c.start, c.end, cat::SSN) {
+    let conf = match context(scan, c.start, c.end, Header::Ssn, cat::SSN) {
         Ctx::Negative => return dashed,
         Ctx::Positive => Confidence::High,
         Ctx::Neutral if dashed => Confidence::Medium,
@@ -453,7 +483,10 @@ fn try_phone(scan: &mut Scan<'_>, r: &Region, a: usize, b: usize) -> bool {
         return false;
     }
     let lens = &c.lens[..c.ng];
-    let ctx_of = |scan: &Scan<'_>| scan.ctx.assess(text, c.start, c.end, cat::PHONE);
+    let mixed_dots = all.iter().any(|s| *s == b".") && all.iter().any(|s| *s != b".");
+    // Context only once a shape validated (tables and hotwords cost more than the rules).
+    let (cs, ce) = (c.start, c.end);
+    let ctx_of = |scan: &mut Scan<'_>| context(scan, cs, ce, Header::Phone, cat::PHONE);
 
     if c.lead_plus {
         // International: drop a "(0)" trunk group: +44 (0)20 …
@@ -468,10 +501,7 @@ fn try_phone(scan: &mut Scan<'_>, r: &Region, a: usize, b: usize) -> bool {
             }
             d.extend_from_slice(grp);
         }
-        if all.iter().any(|s| *s == b".") && all.iter().any(|s| *s != b".") {
-            return false;
-        }
-        if e164_valid(&d).is_none() {
+        if mixed_dots || e164_valid(&d).is_none() {
             return false;
         }
         let conf = match ctx_of(scan) {
@@ -510,23 +540,39 @@ fn try_phone(scan: &mut Scan<'_>, r: &Region, a: usize, b: usize) -> bool {
         }
     }
 
-    // "00" international prefix or national trunk-0 format: only with phone context.
-    if digits.len() >= 10 && digits[0] == b'0' && c.ng >= 2 {
-        let valid = if digits[1] == b'0' {
-            e164_valid(&digits[2..]).is_some()
-        } else {
-            (10..=11).contains(&digits.len()) && digits[1] != b'0'
-        };
-        if valid && !all.iter().any(|s| *s == b".") {
-            match ctx_of(scan) {
-                Ctx::Positive => {
-                    scan.push(&d::PHONE_NUMBER, c.start, c.end, Confidence::Medium);
-                    return true;
-                }
-                Ctx::Negative => return true,
-                Ctx::Neutral => return false,
-            }
+    // "00" international prefix.
+    if digits.len() >= 10 && digits.starts_with(b"00") && c.ng >= 2 && !mixed_dots {
+        if e164_valid(&digits[2..]).is_none() {
+            return false;
         }
+        return match ctx_of(scan) {
+            Ctx::Positive => {
+                scan.push(&d::PHONE_NUMBER, c.start, c.end, Confidence::Medium);
+                true
+            }
+            Ctx::Negative => true,
+            Ctx::Neutral => false,
+        };
     }
-    false
+
+    // National formats (trunk 0, Brazilian area code in parentheses, Indian mobiles): a
+    // distinctive layout is enough (`(028) 9018 0040`, `(11) 91234-5678`); others need a phone
+    // word or a phone column (`020 7946 0958`, `030 12345678`, `01 44 55 66 77`, `03-5412-8890`).
+    let paren_first = c.lead_paren && all.first().is_some_and(|s| s.starts_with(b")"));
+    let uniform_dots = !all.is_empty() && all.iter().all(|s| *s == b".");
+    if mixed_dots || (uniform_dots && !lens.iter().all(|&l| l == 2)) {
+        return false;
+    }
+    let Some(kind) = national_valid(digits, lens, paren_first) else {
+        return false;
+    };
+    let start = if c.lead_paren { r.start.max(c.start) } else { c.start };
+    let conf = match (ctx_of(scan), kind) {
+        (Ctx::Negative, _) => return true,
+        (Ctx::Positive, _) => Confidence::High,
+        (Ctx::Neutral, National::Distinctive) => Confidence::Medium,
+        (Ctx::Neutral, National::NeedsContext) => return false,
+    };
+    scan.push(&d::PHONE_NUMBER, start, c.end, conf);
+    true
 }
