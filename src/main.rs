@@ -44,6 +44,8 @@ enum Command {
     /// Manage the Compliance Access Key in Secrets Manager (register, status, revoke).
     #[command(subcommand)]
     Key(commands::aws::KeyCmd),
+    /// Web console on 127.0.0.1: DLP findings, sync health, runs and the key (prints its URL with a token).
+    Console(Box<commands::console::ConsoleArgs>),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
             Command::Findings(a) => commands::dlp::run_findings(a).await,
             Command::AwsInit(a) => commands::aws::run_init(a).await,
             Command::Key(c) => commands::aws::run_key(c).await,
+            Command::Console(a) => commands::console::run(*a).await,
         }
     });
     match res {

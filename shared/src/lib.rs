@@ -6,9 +6,11 @@
 //! - [`streams`]: one module per stream, declaring its pagination family and checkpoint.
 //! - [`sync`]: runs streams as jobs and reports what happened.
 
+pub mod alerts;
 pub mod api;
 pub mod aws;
 pub mod budget;
+pub mod console;
 pub mod dlp;
 pub mod fake_api;
 pub mod keys;

@@ -50,9 +50,15 @@ pub struct CallStats {
     pub retries: AtomicU64,
     pub rate_limited: AtomicU64,
     pub bytes: AtomicU64,
+    /// Microseconds spent waiting for budget tokens (the `BudgetWaitMs` metric).
+    pub budget_wait_us: AtomicU64,
 }
 
 impl CallStats {
+    pub fn budget_wait_ms(&self) -> f64 {
+        self.budget_wait_us.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+
     pub fn snapshot(&self) -> (u64, u64, u64, u64) {
         (
             self.requests.load(Ordering::Relaxed),
@@ -224,7 +230,9 @@ impl ApiClient {
         stats: &CallStats,
         attempt: u32,
     ) -> Result<(Result<reqwest::Response, (Failure, ApiError)>, Option<String>), ApiError> {
+        let waited = std::time::Instant::now();
         self.budget.acquire().await;
+        stats.budget_wait_us.fetch_add(waited.elapsed().as_micros() as u64, Ordering::Relaxed);
         stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut req = self.http.get(url.clone()).header("x-api-key", self.cfg.api_key.expose());
         if let Some(v) = &self.cfg.anthropic_version {

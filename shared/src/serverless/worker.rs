@@ -123,7 +123,8 @@ async fn run(rt: &Runtime, msg: &JobMessage, deadline: Option<tokio::time::Insta
     if rt.emit_metrics {
         // a deadline continuation is progress, not a failure
         let ok = matches!(res, Ok(_) | Err(SyncError::Deadline));
-        crate::observability::emit_job_metrics(msg.job.stream(), &stats, ok);
+        let lag = crate::observability::checkpoint_lag_secs(rt.state.as_ref(), &msg.job.key(&rt.cfg)).await;
+        crate::observability::emit_job_metrics(msg.job.stream(), &stats, ok, lag);
     }
     let (req, _, rl, _) = stats.calls.snapshot();
     let outcome = match res {

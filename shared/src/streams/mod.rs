@@ -200,6 +200,8 @@ pub struct JobContext {
     pub deadline: Option<tokio::time::Instant>,
     /// DLP at ingest; `None` switches scanning off.
     pub dlp: Option<Arc<dlp::DlpContext>>,
+    /// DLP alerts after each commit (`shared::alerts`); `None` = off.
+    pub alerts: Option<Arc<crate::alerts::Alerts>>,
 }
 
 impl JobContext {

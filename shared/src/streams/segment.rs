@@ -50,6 +50,8 @@ pub struct Segment<'a> {
     buffers: BTreeMap<Table, Vec<Value>>,
     parts: BTreeMap<Table, u32>,
     written_in_segment: u64,
+    /// DLP alerts: the `dlp_findings` rows of this segment, kept only when alerts are on.
+    alert_rows: Vec<Value>,
 }
 
 impl<'a> Segment<'a> {
@@ -85,6 +87,7 @@ impl<'a> Segment<'a> {
                 buffers: BTreeMap::new(),
                 parts: BTreeMap::new(),
                 written_in_segment: 0,
+                alert_rows: Vec::new(),
             },
             cp,
         ))
@@ -149,6 +152,9 @@ impl<'a> Segment<'a> {
             let key = object_key(table, &p.dt, &self.job_key, &p.batch, *part);
             *part += 1;
             let n = records.len() as u64;
+            if table == Table::DlpFindings && self.ctx.alerts.is_some() {
+                self.alert_rows.extend(records.iter().cloned()); // DLP alerts (see commit)
+            }
             let body = tokio::task::spawn_blocking(move || ndjson::encode_gz(&records))
                 .await
                 .map_err(|e| SyncError::Encode(e.to_string()))?
@@ -187,6 +193,13 @@ impl<'a> Segment<'a> {
         self.state.last_run_id = Some(self.ctx.run_id.clone());
         self.state.records_written += self.written_in_segment;
         self.save().await?;
+        // ---- DLP alerts (shared::alerts): after the checkpoint save, with this segment's
+        // dlp_findings rows; best effort, never fails the commit. ----
+        if let Some(alerts) = &self.ctx.alerts {
+            let rows = std::mem::take(&mut self.alert_rows);
+            alerts.on_commit(self.stream, &self.job_key, &self.ctx.run_id, &rows).await;
+        }
+        // ---- end DLP alerts ----
         self.stats.segments.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.parts.clear();
         self.written_in_segment = 0;

@@ -29,6 +29,7 @@ pub fn local_context(
         dlp: Some(Arc::new(crate::streams::dlp::DlpContext::new(crate::streams::dlp::DlpContext::key_for_store(
             store,
         )?))),
+        alerts: None,
     })
 }
 
