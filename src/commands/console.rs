@@ -99,7 +99,12 @@ pub async fn run(a: ConsoleArgs) -> anyhow::Result<ExitCode> {
                     kms_key_id: a.kms_key_id.clone(),
                 }) as Arc<dyn KeyVault>
             });
-            ConsoleBackend { sink, state, vault, describe: format!("{} · table {table}", aws.object_sink(&clients).describe()) }
+            ConsoleBackend {
+                sink,
+                state,
+                vault,
+                describe: format!("{} · table {table}", aws.object_sink(&clients).describe()),
+            }
         }
     };
     let cfg = ConsoleConfig {

@@ -15,7 +15,10 @@ impl EventBridgeAlerts {
         EventBridgeAlerts { client, bus: bus.to_string() }
     }
 
-    async fn put(&self, entries: Vec<PutEventsRequestEntry>) -> Result<Vec<(PutEventsRequestEntry, String)>, AlertError> {
+    async fn put(
+        &self,
+        entries: Vec<PutEventsRequestEntry>,
+    ) -> Result<Vec<(PutEventsRequestEntry, String)>, AlertError> {
         let out = self.client.put_events().set_entries(Some(entries.clone())).send().await.map_err(|e| {
             use aws_sdk_eventbridge::error::ProvideErrorMetadata;
             let svc = e.as_service_error();

@@ -118,9 +118,10 @@ impl Alerts {
         };
         let max = match get("ALERTS_MAX_PER_MINUTE").filter(|s| !s.trim().is_empty()) {
             None => DEFAULT_MAX_PER_MINUTE,
-            Some(s) => s.trim().parse::<u32>().map_err(|_| {
-                AlertError::Config(format!("ALERTS_MAX_PER_MINUTE {s:?}: expected a whole number"))
-            })?,
+            Some(s) => s
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| AlertError::Config(format!("ALERTS_MAX_PER_MINUTE {s:?}: expected a whole number")))?,
         };
         let client = match clients {
             Some(c) => c.eventbridge.clone(),
@@ -154,7 +155,13 @@ impl Alerts {
         let report = AlertReport { findings_events: granted, summarized: due.len() - granted, failed: false };
         match self.publisher.publish(&events).await {
             Ok(()) => {
-                tracing::info!(job, events = events.len(), findings = granted, summarized = report.summarized, "DLP alerts published");
+                tracing::info!(
+                    job,
+                    events = events.len(),
+                    findings = granted,
+                    summarized = report.summarized,
+                    "DLP alerts published"
+                );
                 report
             }
             Err(e) => {
@@ -171,7 +178,14 @@ fn severity_of(f: &Value) -> Severity {
 
 /// The events of one commit: the first `individual` findings (most severe first) one each, the
 /// rest as one summary with counts by severity and detector.
-pub fn plan(due: &[&Value], individual: usize, min: Severity, stream: &str, job: &str, run_id: &str) -> Vec<AlertEvent> {
+pub fn plan(
+    due: &[&Value],
+    individual: usize,
+    min: Severity,
+    stream: &str,
+    job: &str,
+    run_id: &str,
+) -> Vec<AlertEvent> {
     let mut sorted: Vec<&Value> = due.to_vec();
     sorted.sort_by_key(|f| std::cmp::Reverse(severity_of(f)));
     let mut out: Vec<AlertEvent> = sorted

@@ -86,8 +86,20 @@ pub struct Filter {
     pub raw: Vec<(String, String)>,
 }
 
-const KNOWN: [&str; 12] =
-    ["since", "until", "severity", "detector", "source_kind", "user", "org", "fingerprint", "sort", "dir", "page", "per_page"];
+const KNOWN: [&str; 12] = [
+    "since",
+    "until",
+    "severity",
+    "detector",
+    "source_kind",
+    "user",
+    "org",
+    "fingerprint",
+    "sort",
+    "dir",
+    "page",
+    "per_page",
+];
 
 /// A date (`YYYY-MM-DD`, as `<input type=date>` sends) or an RFC 3339 time. `end_of_day` turns a
 /// bare date into the start of the next day (so `until=2026-11-02` includes all of Nov 2).
@@ -552,7 +564,10 @@ mod tests {
     fn health_lists_every_stream_and_flags_stale_jobs() {
         let now = Timestamp::parse("2026-11-05T12:00:00Z").unwrap();
         let states = vec![
-            ("activities".to_string(), json!({"checkpoint":{}, "last_commit_at":"2026-11-05T11:50:00Z", "records_written": 7})),
+            (
+                "activities".to_string(),
+                json!({"checkpoint":{}, "last_commit_at":"2026-11-05T11:50:00Z", "records_written": 7}),
+            ),
             ("users/o1".to_string(), json!({"checkpoint":{}, "last_commit_at":"2026-11-05T09:00:00Z"})),
             ("keys/current".to_string(), json!({})),
         ];
@@ -566,8 +581,10 @@ mod tests {
 
     #[test]
     fn manifests_group_into_runs() {
-        let m: Manifest = serde_json::from_value(json!({"run_id":"r1","job":"chats","committed_at":"2026-11-01T00:00:00Z",
-            "objects":[{"key":"k","table":"chats","bytes":10,"records":3,"sha256":"00"}], "unknown_field": 1})).unwrap();
+        let m: Manifest =
+            serde_json::from_value(json!({"run_id":"r1","job":"chats","committed_at":"2026-11-01T00:00:00Z",
+            "objects":[{"key":"k","table":"chats","bytes":10,"records":3,"sha256":"00"}], "unknown_field": 1}))
+            .unwrap();
         let m2 = Manifest { job: "activities".into(), committed_at: Some("2026-11-01T00:01:00Z".into()), ..m.clone() };
         let runs = runs_from_manifests(&[m, m2]);
         assert_eq!(runs.len(), 1);

@@ -55,7 +55,10 @@ pub enum Tab {
 /// The page frame: header, navigation, optional error banner, body.
 pub fn page(title: &str, tab: Tab, source: &str, errors: &[String], body: &str) -> String {
     let nav = |t: Tab, href: &str, label: &str| {
-        format!("<a href=\"{href}\"{}>{label}</a>", if t == tab { " class=\"active\" aria-current=\"page\"" } else { "" })
+        format!(
+            "<a href=\"{href}\"{}>{label}</a>",
+            if t == tab { " class=\"active\" aria-current=\"page\"" } else { "" }
+        )
     };
     let banner = if errors.is_empty() {
         String::new()
@@ -109,8 +112,12 @@ pub fn chart(h: &Histogram) -> String {
         let x = left + slot * i as f64 + (slot - bw) / 2.0;
         let mut y = top + plot_h;
         let total: u64 = counts.iter().sum();
-        let tip: Vec<String> =
-            SEVERITIES.iter().zip(counts).filter(|(_, c)| **c > 0).map(|(s, c)| format!("{} {c}", s.as_str())).collect();
+        let tip: Vec<String> = SEVERITIES
+            .iter()
+            .zip(counts)
+            .filter(|(_, c)| **c > 0)
+            .map(|(s, c)| format!("{} {c}", s.as_str()))
+            .collect();
         svg.push_str(&format!(
             "<g class=\"bar\" data-date=\"{date}\" data-total=\"{total}\"><title>{}{}: {}</title>",
             if h.bucket_days == 7 { "week of " } else { "" },
@@ -224,6 +231,12 @@ pub const JS: &str = r#"
 document.addEventListener('DOMContentLoaded', function () {
   document.querySelectorAll('form.filters select').forEach(function (s) {
     s.addEventListener('change', function () { s.form.requestSubmit(); });
+  });
+  // keep filter URLs short: empty fields are not submitted
+  document.querySelectorAll('form.filters').forEach(function (f) {
+    f.addEventListener('submit', function () {
+      f.querySelectorAll('input, select').forEach(function (i) { if (i.value === '') { i.disabled = true; } });
+    });
   });
   document.querySelectorAll('form[data-confirm]').forEach(function (f) {
     f.addEventListener('submit', function (e) {

@@ -290,7 +290,8 @@ fn host_ok(h: &HeaderMap, bind: IpAddr) -> bool {
     let Some(host) = h.get(header::HOST).and_then(|v| v.to_str().ok()) else { return false };
     let name = host.rsplit_once(':').map(|(n, _)| n).unwrap_or(host);
     let name = name.trim_start_matches('[').trim_end_matches(']');
-    name == "localhost" || name.parse::<IpAddr>().is_ok_and(|ip| ip == bind || bind.is_unspecified() || ip.is_loopback())
+    name == "localhost"
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip == bind || bind.is_unspecified() || ip.is_loopback())
 }
 
 /// Token check on every request, security headers on every response.
@@ -300,7 +301,8 @@ async fn guard(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Res
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on our own forms
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     resp
 }
@@ -310,7 +312,8 @@ async fn guarded(st: &AppState, req: Request, next: Next) -> Response {
         return (StatusCode::BAD_REQUEST, pages::plain("400 — unexpected Host header")).into_response();
     }
     let query = req.uri().query().unwrap_or("");
-    let from_query = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned());
+    let from_query =
+        url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned());
     if let Some(t) = from_query {
         if !same(&t, &st.token) {
             return unauthorized();

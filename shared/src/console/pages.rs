@@ -128,7 +128,8 @@ pub async fn findings(State(st): St, q: Query) -> Response {
         Ok(f) => (f, vec![]),
         Err(errs) => {
             // Keep what was typed in the form, show every problem, list nothing.
-            let raw = url::form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+            let raw =
+                url::form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
             (Filter { raw, ..Filter::default() }, errs)
         }
     };
@@ -170,10 +171,8 @@ pub async fn findings(State(st): St, q: Query) -> Response {
         chart(&h)
     ));
     let link = |k: &str, v: &str| format!("/findings?{}", f.query_with(&[(k, Some(v)), ("page", None)]));
-    let users: Vec<(String, String, u64)> = data::top(&rows, "user_email", 8)
-        .into_iter()
-        .map(|(u, n)| (u.clone(), link("user", &u), n))
-        .collect();
+    let users: Vec<(String, String, u64)> =
+        data::top(&rows, "user_email", 8).into_iter().map(|(u, n)| (u.clone(), link("user", &u), n)).collect();
     let dets: Vec<(String, String, u64)> =
         data::top(&rows, "detector", 8).into_iter().map(|(d, n)| (d.clone(), link("detector", &d), n)).collect();
     body.push_str(&format!(
@@ -192,7 +191,8 @@ pub async fn findings(State(st): St, q: Query) -> Response {
         } else {
             ("desc", "")
         };
-        let href = format!("/findings?{}", f.query_with(&[("sort", Some(key.as_str())), ("dir", Some(dir)), ("page", None)]));
+        let href =
+            format!("/findings?{}", f.query_with(&[("sort", Some(key.as_str())), ("dir", Some(dir)), ("page", None)]));
         format!(
             "<th><a href=\"{}\"{} data-sort=\"{}\">{label}{mark}</a></th>",
             esc(&href),
@@ -320,8 +320,11 @@ pub async fn finding_detail(State(st): St, id: IdPath) -> Response {
             .into_response();
     };
     let fp = s(f, "fingerprint");
-    let others: Vec<&Value> =
-        lake.findings.iter().filter(|r| !fp.is_empty() && s(r, "fingerprint") == fp && s(r, "id") != s(f, "id")).collect();
+    let others: Vec<&Value> = lake
+        .findings
+        .iter()
+        .filter(|r| !fp.is_empty() && s(r, "fingerprint") == fp && s(r, "id") != s(f, "id"))
+        .collect();
     let chat_id = s(f, "chat_id");
     let (chat_name, chat_href) = lake.chats.get(chat_id).cloned().unwrap_or_default();
     let project_id = s(f, "project_id");
@@ -349,7 +352,8 @@ pub async fn finding_detail(State(st): St, id: IdPath) -> Response {
             esc(project_id)
         )
     };
-    let session = ["session_id", "local_session_id", "remote_session_id"].iter().map(|k| s(f, k)).find(|v| !v.is_empty());
+    let session =
+        ["session_id", "local_session_id", "remote_session_id"].iter().map(|k| s(f, k)).find(|v| !v.is_empty());
     let seen = if others.is_empty() {
         "not seen anywhere else".to_string()
     } else {
@@ -395,8 +399,14 @@ pub async fn finding_detail(State(st): St, id: IdPath) -> Response {
     if !others.is_empty() {
         body.push_str("<div class=\"card\"><h2>The same value elsewhere</h2><table id=\"others\"><thead><tr><th>When</th><th>Source</th><th>User</th><th>Where</th></tr></thead><tbody>");
         for o in others.iter().take(50) {
-            let href = format!("/findings/{}", url::form_urlencoded::byte_serialize(s(o, "id").as_bytes()).collect::<String>());
-            let place = [s(o, "chat_id"), s(o, "project_id"), s(o, "source_id")].into_iter().find(|v| !v.is_empty()).unwrap_or("");
+            let href = format!(
+                "/findings/{}",
+                url::form_urlencoded::byte_serialize(s(o, "id").as_bytes()).collect::<String>()
+            );
+            let place = [s(o, "chat_id"), s(o, "project_id"), s(o, "source_id")]
+                .into_iter()
+                .find(|v| !v.is_empty())
+                .unwrap_or("");
             let _ = write!(
                 body,
                 "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
@@ -640,7 +650,9 @@ pub async fn run_detail(State(st): St, run: IdPath, q: Query) -> Response {
         let cls = if bad == 0 { "notice" } else { "error" };
         body = body.replacen(
             "</h1>",
-            &format!("</h1><div class=\"{cls}\" id=\"verify-result\">verify: {ok} object(s) match, {bad} problem(s)</div>"),
+            &format!(
+                "</h1><div class=\"{cls}\" id=\"verify-result\">verify: {ok} object(s) match, {bad} problem(s)</div>"
+            ),
             1,
         );
     }
@@ -655,7 +667,9 @@ fn key_card(r: Option<&KeyRecord>) -> String {
     };
     let status = match r.status {
         KeyStatus::Active => "<span class=\"pill ok\" id=\"key-status\">active</span>".to_string(),
-        KeyStatus::Revoked => format!("<span class=\"pill bad\" id=\"key-status\">revoked</span> {}", fmt_time(r.revoked_at)),
+        KeyStatus::Revoked => {
+            format!("<span class=\"pill bad\" id=\"key-status\">revoked</span> {}", fmt_time(r.revoked_at))
+        }
     };
     let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { esc(&v.join(", ")) };
     format!(
@@ -675,7 +689,13 @@ fn key_card(r: Option<&KeyRecord>) -> String {
     )
 }
 
-async fn keys_page(st: &AppState, notice: Option<String>, errors: Vec<String>, checks: String, status: StatusCode) -> Response {
+async fn keys_page(
+    st: &AppState,
+    notice: Option<String>,
+    errors: Vec<String>,
+    checks: String,
+    status: StatusCode,
+) -> Response {
     let rec = match keys::load_record(st.backend.state.as_ref()).await {
         Ok(r) => r,
         Err(e) => return store_failure(st, Tab::Keys, &e),
@@ -726,21 +746,40 @@ pub async fn key_register(State(st): St, body: Bytes) -> Response {
         return (StatusCode::FORBIDDEN, plain("403 — stale form; reload the page")).into_response();
     }
     let Some(vault) = st.backend.vault.clone() else {
-        return keys_page(&st, None, vec!["no place to keep the key on this backend".into()], String::new(), StatusCode::BAD_REQUEST).await;
+        return keys_page(
+            &st,
+            None,
+            vec!["no place to keep the key on this backend".into()],
+            String::new(),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     };
     let key = crate::api::ApiKey::new(form.get("key").cloned().unwrap_or_default());
     drop(form);
     let _g = st.key_ops.lock().await;
     let client = match st.client(key.clone()) {
         Ok(c) => c,
-        Err(e) => return keys_page(&st, None, vec![format!("not registered: {e}")], String::new(), StatusCode::BAD_REQUEST).await,
+        Err(e) => {
+            return keys_page(&st, None, vec![format!("not registered: {e}")], String::new(), StatusCode::BAD_REQUEST)
+                .await
+        }
     };
     let probe = keys::probe(&client).await;
     let mut checks = String::from("<div class=\"card\" id=\"checks\"><h2>Live validation</h2><table><tbody>");
     for c in &probe.checks {
         let _ = match &c.result {
-            Ok(()) => write!(checks, "<tr><td class=\"check-ok\">ok</td><td><code>{}</code></td><td>{}</td></tr>", c.scope, c.what),
-            Err(e) => write!(checks, "<tr><td class=\"check-fail\">FAIL</td><td><code>{}</code></td><td>{}</td></tr>", c.scope, esc(&e.to_string())),
+            Ok(()) => write!(
+                checks,
+                "<tr><td class=\"check-ok\">ok</td><td><code>{}</code></td><td>{}</td></tr>",
+                c.scope, c.what
+            ),
+            Err(e) => write!(
+                checks,
+                "<tr><td class=\"check-fail\">FAIL</td><td><code>{}</code></td><td>{}</td></tr>",
+                c.scope,
+                esc(&e.to_string())
+            ),
         };
     }
     checks.push_str("</tbody></table></div>");
@@ -750,7 +789,14 @@ pub async fn key_register(State(st): St, body: Bytes) -> Response {
     }
     if probe.observed().is_empty() {
         let why = probe.checks.iter().find_map(|c| c.result.as_ref().err()).map(|e| e.to_string()).unwrap_or_default();
-        return keys_page(&st, None, vec![format!("not registered: no scope works: {why}")], checks, StatusCode::BAD_REQUEST).await;
+        return keys_page(
+            &st,
+            None,
+            vec![format!("not registered: no scope works: {why}")],
+            checks,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     }
     if let Err(e) = vault.put(&key).await {
         return keys_page(&st, None, vec![format!("not registered: {e}")], checks, StatusCode::BAD_GATEWAY).await;
@@ -770,10 +816,21 @@ pub async fn key_register(State(st): St, body: Bytes) -> Response {
         rate_limited: 0,
     };
     if let Err(e) = keys::save_record(st.backend.state.as_ref(), &rec).await {
-        return keys_page(&st, None, vec![format!("the key was stored but its record was not saved: {e}")], checks, StatusCode::BAD_GATEWAY).await;
+        return keys_page(
+            &st,
+            None,
+            vec![format!("the key was stored but its record was not saved: {e}")],
+            checks,
+            StatusCode::BAD_GATEWAY,
+        )
+        .await;
     }
     tracing::info!(fingerprint = %rec.fingerprint, scopes = rec.scopes_observed.len(), "key registered from the console");
-    let missing = if rec.scopes_missing.is_empty() { String::new() } else { format!(" — missing: {}", rec.scopes_missing.join(", ")) };
+    let missing = if rec.scopes_missing.is_empty() {
+        String::new()
+    } else {
+        format!(" — missing: {}", rec.scopes_missing.join(", "))
+    };
     let notice = format!(
         "Registered key {} in {} ({} of 3 scopes observed{missing}).",
         rec.fingerprint,
@@ -789,7 +846,14 @@ pub async fn key_revoke(State(st): St, body: Bytes) -> Response {
         return (StatusCode::FORBIDDEN, plain("403 — stale form; reload the page")).into_response();
     }
     let Some(vault) = st.backend.vault.clone() else {
-        return keys_page(&st, None, vec!["no place to keep the key on this backend".into()], String::new(), StatusCode::BAD_REQUEST).await;
+        return keys_page(
+            &st,
+            None,
+            vec!["no place to keep the key on this backend".into()],
+            String::new(),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     };
     let _g = st.key_ops.lock().await;
     if let Err(e) = vault.delete().await {
@@ -801,8 +865,22 @@ pub async fn key_revoke(State(st): St, body: Bytes) -> Response {
     })
     .await
     {
-        return keys_page(&st, None, vec![format!("the key was deleted but its record was not updated: {e}")], String::new(), StatusCode::BAD_GATEWAY).await;
+        return keys_page(
+            &st,
+            None,
+            vec![format!("the key was deleted but its record was not updated: {e}")],
+            String::new(),
+            StatusCode::BAD_GATEWAY,
+        )
+        .await;
     }
     tracing::info!("key revoked from the console");
-    keys_page(&st, Some(format!("Revoked: the key was deleted from {}; the scheduler stops at its next run.", vault.describe())), vec![], String::new(), StatusCode::OK).await
+    keys_page(
+        &st,
+        Some(format!("Revoked: the key was deleted from {}; the scheduler stops at its next run.", vault.describe())),
+        vec![],
+        String::new(),
+        StatusCode::OK,
+    )
+    .await
 }

@@ -77,7 +77,9 @@ impl KeyVault for SecretsManagerVault {
     async fn delete(&self) -> Result<(), ConsoleError> {
         match self.source.delete(false).await {
             Ok(()) | Err(crate::aws::AwsError::NotFound { .. }) => Ok(()),
-            Err(e) => Err(ConsoleError::Vault { target: self.describe(), retryable: e.is_retryable(), reason: e.to_string() }),
+            Err(e) => {
+                Err(ConsoleError::Vault { target: self.describe(), retryable: e.is_retryable(), reason: e.to_string() })
+            }
         }
     }
     fn describe(&self) -> String {

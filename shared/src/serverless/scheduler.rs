@@ -75,7 +75,8 @@ pub async fn schedule(
         let stats = JobStats::default();
         let res = run_job(&ctx, &Job::Organizations, &stats).await;
         if rt.emit_metrics {
-            let lag = crate::observability::checkpoint_lag_secs(rt.state.as_ref(), &Job::Organizations.key(&rt.cfg)).await;
+            let lag =
+                crate::observability::checkpoint_lag_secs(rt.state.as_ref(), &Job::Organizations.key(&rt.cfg)).await;
             crate::observability::emit_job_metrics(Job::Organizations.stream(), &stats, res.is_ok(), lag);
         }
         orgs = res?.org_uuids;
