@@ -151,6 +151,9 @@ pub fn chart(h: &Histogram) -> String {
 }
 
 fn nice_max(v: f64) -> f64 {
+    if v <= 40.0 {
+        return ((v / 4.0).ceil() * 4.0).max(4.0); // whole-number grid lines
+    }
     let mag = 10f64.powf(v.log10().floor());
     for m in [1.0, 2.0, 2.5, 5.0, 10.0] {
         if m * mag >= v {
@@ -194,7 +197,7 @@ footer{max-width:1280px;margin:0 auto;padding:0 28px 30px;color:var(--muted);fon
 h1{font-size:20px;margin:0 0 14px}h2{font-size:15px;margin:0 0 10px}
 .muted{color:var(--muted)}a{color:var(--accent)}
 .card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:16px 18px;margin-bottom:18px}
-.grid{display:grid;gap:18px}.g2{grid-template-columns:1fr 1fr}.g4{grid-template-columns:repeat(4,1fr)}
+.grid{display:grid;gap:18px;margin-bottom:18px}.grid>.card{margin-bottom:0}.g2{grid-template-columns:1fr 1fr}.g4{grid-template-columns:repeat(4,1fr)}
 @media(max-width:900px){.g2,.g4{grid-template-columns:1fr}}
 .tile{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:12px 16px;border-left:5px solid var(--line)}
 .tile .n{font-size:26px;font-weight:650}.tile .l{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.5px}
@@ -211,7 +214,7 @@ button,.button{font:inherit;padding:7px 14px;border-radius:6px;border:1px solid 
 table{width:100%;border-collapse:collapse;font-size:13px}th,td{text-align:left;padding:7px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 th{font-size:12px;color:var(--muted);font-weight:600;white-space:nowrap}th a{color:inherit;text-decoration:none}th a.sorted{color:var(--fg)}
 tr:hover td{background:#fafbfd}td.snip,code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
-td.snip{max-width:380px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;color:#3b4254}
+td.when{white-space:nowrap}td.snip{max-width:380px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;color:#3b4254}
 pre{background:#f3f4f7;border:1px solid var(--line);padding:12px;border-radius:8px;white-space:pre-wrap;word-break:break-all}
 .sev{display:inline-block;font-size:11px;font-weight:700;padding:2px 7px;border-radius:10px;color:#fff;letter-spacing:.3px}
 .sev-critical{background:var(--crit)}.sev-high{background:var(--high)}.sev-medium{background:var(--med)}.sev-low{background:var(--low)}.sev-none{background:#999}

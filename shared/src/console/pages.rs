@@ -216,7 +216,7 @@ pub async fn findings(State(st): St, q: Query) -> Response {
         let href = format!("/findings/{}", url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>());
         let _ = write!(
             body,
-            "<tr data-id=\"{}\" data-href=\"{}\"><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td class=\"user\">{}</td><td>{}</td><td class=\"snip\">{}</td></tr>",
+            "<tr data-id=\"{}\" data-href=\"{}\"><td class=\"when\"><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td class=\"user\">{}</td><td>{}</td><td class=\"snip\">{}</td></tr>",
             esc(id),
             esc(&href),
             esc(&href),
