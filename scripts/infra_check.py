@@ -129,9 +129,7 @@ SDK_ACTIONS = {
 
 # Granted by the templates ahead of the Rust code that uses it (another branch), with the reason. The
 # check fails once the code does call it, so the entry gets removed when the branches meet.
-PENDING_ACTIONS = {
-    "events:PutEvents": "DLP alerts (issue 13.2): the worker's EventBridge publisher is written on the DLP-alerts branch",
-}
+PENDING_ACTIONS: dict = {}
 
 # Operations in the Rust code that the functions do NOT need, with the reason. Anything the code
 # calls that is neither granted to a function nor listed here fails the check.
@@ -352,8 +350,6 @@ ENV_NOT_SET = {
 ENV_PENDING = {
     "COMPLIANCE_LAKE_STAGING_BUCKET": "Object Lock (issue 10.6): the commit protocol's staging prefix is being written on the engine branch; "
                                       "with Object Lock on, staged parts must go to this unlocked bucket",
-    "COMPLIANCE_LAKE_ALERTS_EVENT_BUS": "DLP alerts (issue 13.2): event bus ARN, empty = off; read by the DLP-alerts branch",
-    "COMPLIANCE_LAKE_ALERTS_MIN_SEVERITY": "DLP alerts (issue 13.2): lowest severity published; read by the DLP-alerts branch",
 }
 
 
@@ -834,8 +830,6 @@ SCENARIO_KEYS = {"LakeAccessLogging", "ObjectLockMode", "ReaderRoles", "Permissi
 # (metric, dimension) pairs the alarms/dashboard read before the Rust code emits them (other branches),
 # with the reason; the check fails once the code does emit one, so the entry gets removed.
 PENDING_METRICS = {
-    ("BudgetWaitMs", "Stream"): "issue 13.3: emitted by the metrics branch (time a job waited for budget tokens)",
-    ("CheckpointLagSeconds", "Stream"): "issue 13.3: emitted by the metrics branch (now - the stream's checkpoint)",
     ("QuarantinedItems", "Stream"): "engine refactor: items set aside by the quarantine of the new engine",
     ("DlpFindings", "Severity"): "issue 13.3: findings per severity, emitted with the DLP-alerts branch",
 }

@@ -3,7 +3,8 @@
 # Needs only the Rust toolchain plus crates.io, PyPI and npm (Java 17 for DynamoDB Local).
 #   1. formatting and clippy (-D warnings)
 #   2. AWS emulators for the integration tests (moto server; DynamoDB Local)
-#   3. every unit and integration test (fake Compliance API over real HTTP, moto, DynamoDB Local)
+#   3. every unit and integration test (fake Compliance API over real HTTP, moto, DynamoDB Local),
+#      and the console's browser test (Debian chromium + playwright-core)
 #   4. deployment templates and Athena queries, validated offline (scripts/validate-infra.sh)
 #   5. Lambda packaging: cargo lambda build --release --arm64 for every function
 #   6. fuzz smoke run: every cargo-fuzz target for FUZZ_SECONDS (default 5) seconds (scripts/fuzz.sh)
@@ -29,6 +30,9 @@ export REQUIRE_DYNAMODB_LOCAL="${REQUIRE_DYNAMODB_LOCAL:-$([ -n "${CI:-}" ] && c
 
 step "cargo test (unit, fake API over HTTP, fault and property tests, moto and DynamoDB Local)"
 cargo test --locked --workspace --all-targets --no-fail-fast
+
+step "browser: compliance-lake console in headless Chromium (scripts/browser-test.sh)"
+bash scripts/browser-test.sh
 
 step "fuzz smoke run: ${FUZZ_SECONDS:-5} s per target (longer: bash scripts/fuzz.sh 600)"
 FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-$(dirname "$CARGO_TARGET_DIR")/fuzz-target}" bash scripts/fuzz.sh "${FUZZ_SECONDS:-5}"

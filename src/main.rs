@@ -46,6 +46,8 @@ enum Command {
     /// Manage the Compliance Access Key in Secrets Manager (register, status, revoke).
     #[command(subcommand)]
     Key(commands::aws::KeyCmd),
+    /// Web console on 127.0.0.1: DLP findings, sync health, runs and the key (prints its URL with a token).
+    Console(Box<commands::console::ConsoleArgs>),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
             Command::AwsInit(a) => commands::aws::run_init(a).await,
             Command::Key(c) => commands::aws::run_key(c).await,
             Command::Verify(a) => commands::verify::run(a).await,
+            Command::Console(a) => commands::console::run(*a).await,
         }
     });
     match res {

@@ -290,8 +290,9 @@ async fn sigkilled_aws_syncs_then_a_clean_run_completes_exactly() {
     }
     f.with_tenant(|t| t.mutate(&MutationConfig::default()));
     let t0 = std::time::Instant::now();
-    let out = run(&[]).output().unwrap();
+    let out = run(&["--log", "info", "--log-format", "json"]).output().unwrap();
     let took = t0.elapsed();
+    let _ = std::fs::write(std::env::temp_dir().join("compliance-lake-sigkill-clean-run.log"), &out.stderr);
     println!("clean run after 6 SIGKILLs: {took:?}\n{}", String::from_utf8_lossy(&out.stdout));
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(took < Duration::from_secs(180), "completes within minutes: {took:?}");

@@ -7,11 +7,14 @@
 //! - [`sync`]: runs streams as jobs and reports what happened.
 //! - [`binding`]: a state store is bound to one source (tenant, base URL, mode).
 
+pub mod alerts;
 pub mod api;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod binding;
 pub mod budget;
+#[cfg(feature = "aws")]
+pub mod console;
 pub mod dlp;
 pub mod fake_api;
 pub mod keys;

@@ -58,15 +58,27 @@ pub fn emit_worker_metrics(outcomes: &[(String, Outcome)]) {
     }
 }
 
+/// Seconds between now and the job's newest committed checkpoint (`last_commit_at` of its state
+/// document); `None` when it never committed or the state cannot be read.
+pub async fn checkpoint_lag_secs(state: &dyn crate::store::StateStore, job_key: &str) -> Option<f64> {
+    let v = state.load(job_key).await.ok()??;
+    let st: crate::streams::segment::JobState = serde_json::from_value(v.value).ok()?;
+    let t = st.last_commit_at?;
+    Some(((chrono::Utc::now() - t.0).num_milliseconds().max(0) as f64) / 1000.0)
+}
+
 /// Per-job metrics from its counters (called after each job). `CheckpointAdvanced` counts a job
 /// that completed successfully — the stream is current even when nothing new arrived — which is
-/// what the per-stream freshness alarms watch; `JobFailures` counts the others.
-pub fn emit_job_metrics(stream: &str, stats: &crate::streams::JobStats, succeeded: bool) {
+/// what the per-stream freshness alarms watch; `JobFailures` counts the others. `BudgetWaitMs` is
+/// the time the job's requests waited for budget tokens; `CheckpointLagSeconds` (when known) is
+/// now − the job's newest committed checkpoint (see [`checkpoint_lag_secs`]).
+pub fn emit_job_metrics(stream: &str, stats: &crate::streams::JobStats, succeeded: bool, lag_secs: Option<f64>) {
     use std::sync::atomic::Ordering;
     let (req, _, rl, _) = stats.calls.snapshot();
     put(
         &[("Stream", stream)],
         &[
+            ("BudgetWaitMs", "Milliseconds", stats.calls.budget_wait_ms()),
             ("RecordsWritten", "Count", stats.total_records() as f64),
             ("Pages", "Count", stats.pages.load(Ordering::Relaxed) as f64),
             ("ApiRequests", "Count", req as f64),
@@ -75,6 +87,9 @@ pub fn emit_job_metrics(stream: &str, stats: &crate::streams::JobStats, succeede
             ("JobFailures", "Count", if succeeded { 0.0 } else { 1.0 }),
         ],
     );
+    if let Some(lag) = lag_secs {
+        put(&[("Stream", stream)], &[("CheckpointLagSeconds", "Seconds", lag)]);
+    }
     let findings = stats.records().get(&crate::store::Table::DlpFindings).copied().unwrap_or(0);
     if findings > 0 {
         put(&[("Stream", stream)], &[("DlpFindings", "Count", findings as f64)]);
@@ -106,5 +121,17 @@ mod tests {
         assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0], "Stream");
         assert_eq!(v["RecordsWritten"], 5.0);
         assert_eq!(v["Stream"], "activities");
+    }
+
+    #[tokio::test]
+    async fn checkpoint_lag_from_the_job_state() {
+        use crate::store::{LocalStateStore, StateStore};
+        let dir = tempfile::tempdir().unwrap();
+        let state = LocalStateStore::new(dir.path()).unwrap();
+        assert_eq!(super::checkpoint_lag_secs(&state, "activities").await, None);
+        let t = crate::time::Timestamp::now().minus(chrono::Duration::seconds(90));
+        state.save("activities", None, &serde_json::json!({"checkpoint": {}, "last_commit_at": t})).await.unwrap();
+        let lag = super::checkpoint_lag_secs(&state, "activities").await.unwrap();
+        assert!((90.0..100.0).contains(&lag), "{lag}");
     }
 }

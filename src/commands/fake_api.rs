@@ -31,6 +31,10 @@ pub struct FakeApiArgs {
     /// Emit a compliance_api_accessed activity for every request, as the real API does.
     #[arg(long)]
     pub emit_access_activities: bool,
+    /// Tests only: write the planted DLP values (JSON array of {kind, value}) to this file, so a test
+    /// can prove none of them reaches a page, an event or a log.
+    #[arg(long, hide = true)]
+    pub planted_out: Option<std::path::PathBuf>,
 }
 
 pub fn tenant_config(seed: u64) -> TenantConfig {
@@ -60,6 +64,11 @@ pub async fn run(a: FakeApiArgs) -> anyhow::Result<ExitCode> {
         tc.activities = n;
     }
     let tenant = Tenant::generate(tc);
+    if let Some(p) = &a.planted_out {
+        let values: Vec<serde_json::Value> =
+            tenant.planted.iter().map(|s| serde_json::json!({"kind": s.kind.as_str(), "value": s.value})).collect();
+        std::fs::write(p, serde_json::to_string(&values)?)?;
+    }
     let e = tenant.expected();
     let cfg = FakeApiConfig {
         rate_limit: (a.rate_limit > 0).then(|| RateLimit { requests: a.rate_limit, window: Duration::from_secs(60) }),

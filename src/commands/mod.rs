@@ -1,5 +1,6 @@
 pub mod aws;
 pub mod check_key;
+pub mod console;
 pub mod demo;
 pub mod dlp;
 pub mod fake_api;

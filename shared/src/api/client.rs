@@ -52,6 +52,8 @@ pub struct CallStats {
     pub bytes: AtomicU64,
     /// Successful requests since the last [`CallStats::take_log`]: the evidence a manifest keeps.
     pub log: std::sync::Mutex<Vec<RequestRecord>>,
+    /// Microseconds spent waiting for budget tokens (the `BudgetWaitMs` metric).
+    pub budget_wait_us: AtomicU64,
 }
 
 /// One successful request, as a manifest records it (never the key, never a body).
@@ -64,6 +66,10 @@ pub struct RequestRecord {
 }
 
 impl CallStats {
+    pub fn budget_wait_ms(&self) -> f64 {
+        self.budget_wait_us.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+
     pub fn record(&self, endpoint: &str, query: &[(String, String)], request_id: Option<&str>) {
         let r = RequestRecord {
             endpoint: endpoint.to_string(),
@@ -267,7 +273,9 @@ impl ApiClient {
         stats: &CallStats,
         attempt: u32,
     ) -> Result<(Result<reqwest::Response, (Failure, ApiError)>, Option<String>), ApiError> {
+        let waited = std::time::Instant::now();
         self.budget.acquire().await;
+        stats.budget_wait_us.fetch_add(waited.elapsed().as_micros() as u64, Ordering::Relaxed);
         stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut req = self.http.get(url.clone()).header("x-api-key", self.key_header()?);
         if let Some(v) = &self.cfg.anthropic_version {

@@ -20,13 +20,15 @@ use crate::aws::sqs::SqsWorkQueue;
 use aws_config::{BehaviorVersion, SdkConfig};
 use std::time::Duration;
 
-/// The four service clients, cheap to clone (each is an `Arc` inside).
+/// The service clients, cheap to clone (each is an `Arc` inside).
 #[derive(Debug, Clone)]
 pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// DLP alerts (`shared::alerts`).
+    pub eventbridge: aws_sdk_eventbridge::Client,
 }
 
 impl AwsClients {
@@ -45,6 +47,7 @@ impl AwsClients {
             dynamodb: aws_sdk_dynamodb::Client::new(conf),
             sqs: aws_sdk_sqs::Client::new(conf),
             secrets: aws_sdk_secretsmanager::Client::new(conf),
+            eventbridge: aws_sdk_eventbridge::Client::new(conf),
         }
     }
 }

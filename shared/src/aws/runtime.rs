@@ -36,6 +36,8 @@ pub enum BuildError {
     Missing(String),
     #[error("synthetic API: {0}")]
     Synthetic(String),
+    #[error(transparent)]
+    Alerts(#[from] crate::alerts::AlertError),
 }
 
 /// Leases on DynamoDB behind the engine's [`Leases`] trait (remembers the fence of what it holds).
@@ -152,6 +154,7 @@ pub async fn build(
         cfg: Arc::new(settings.cfg),
         streams: settings.streams,
         dlp: Some(Arc::new(dlp)),
+        alerts: crate::alerts::Alerts::from_env(Some(&clients)).await?,
         failpoints: FailPoints::from_env().map_err(BuildError::Missing)?,
         deadline_margin: Duration::from_secs(20),
         retry_base: Duration::from_secs(1),

@@ -69,6 +69,8 @@ pub struct Runtime {
     pub cfg: Arc<SyncConfig>,
     pub streams: StreamSelection,
     pub dlp: Option<Arc<DlpContext>>,
+    /// DLP alerts for committed findings (EventBridge in AWS); `None` = off.
+    pub alerts: Option<Arc<crate::alerts::Alerts>>,
     pub failpoints: FailPoints,
     /// Stop starting new segments this long before the invocation deadline.
     pub deadline_margin: Duration,
@@ -136,6 +138,7 @@ impl Runtime {
             now: Timestamp::now(),
             deadline: deadline.map(|d| d.checked_sub(self.deadline_margin).unwrap_or(d)),
             dlp: self.dlp.clone(),
+            alerts: self.alerts.clone(),
         }
     }
 }
@@ -162,6 +165,7 @@ impl Runtime {
             cfg: Arc::new(cfg),
             streams: StreamSelection::default(),
             dlp: Some(Arc::new(DlpContext::new(DlpContext::key_for_store(store)?))),
+            alerts: None,
             failpoints: FailPoints::none(),
             deadline_margin: Duration::from_secs(0),
             retry_base: Duration::from_secs(1),

@@ -271,6 +271,8 @@ pub struct JobStats {
     pub records: Mutex<BTreeMap<Table, u64>>,
     pub skipped_duplicates: AtomicU64,
     pub segments: AtomicU64,
+    /// When this job last committed (loaded with its state, moved by every commit): `CheckpointLagSeconds`.
+    pub last_commit_at: Mutex<Option<Timestamp>>,
 }
 
 impl JobStats {
@@ -283,6 +285,16 @@ impl JobStats {
     pub fn total_records(&self) -> u64 {
         self.records().values().sum()
     }
+    pub fn set_last_commit(&self, t: Option<Timestamp>) {
+        *self.last_commit_at.lock().unwrap_or_else(|p| p.into_inner()) = t;
+    }
+
+    /// Seconds since the job's newest committed checkpoint (`None`: never committed).
+    pub fn checkpoint_lag_secs(&self) -> Option<f64> {
+        let t = (*self.last_commit_at.lock().unwrap_or_else(|p| p.into_inner()))?;
+        Some((chrono::Utc::now() - t.0).num_milliseconds().max(0) as f64 / 1000.0)
+    }
+
     pub fn page(&self) {
         self.pages.fetch_add(1, Ordering::Relaxed);
     }
@@ -303,6 +315,8 @@ pub struct JobContext {
     pub deadline: Option<tokio::time::Instant>,
     /// DLP at ingest; `None` switches scanning off.
     pub dlp: Option<Arc<dlp::DlpContext>>,
+    /// DLP alerts after each commit (`shared::alerts`); `None` = off.
+    pub alerts: Option<Arc<crate::alerts::Alerts>>,
 }
 
 impl JobContext {

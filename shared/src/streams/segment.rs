@@ -209,6 +209,8 @@ pub struct Segment<'a> {
     parts: BTreeMap<Table, u32>,
     range: TimeRange,
     written_in_segment: u64,
+    /// DLP alerts: the `dlp_findings` rows of this segment, kept only when alerts are on.
+    alert_rows: Vec<Value>,
 }
 
 impl<'a> Segment<'a> {
@@ -233,6 +235,7 @@ impl<'a> Segment<'a> {
             publish(ctx.sink.as_ref(), h).await?;
         }
         gc_abandoned_staging(ctx.sink.as_ref(), &job_key, state.head.as_ref()).await;
+        stats.set_last_commit(state.last_commit_at);
         let epoch = state.epoch.clone().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..6].to_string());
         let cp = state.checkpoint.clone();
         Ok((
@@ -251,6 +254,7 @@ impl<'a> Segment<'a> {
                 parts: BTreeMap::new(),
                 range: TimeRange::default(),
                 written_in_segment: 0,
+                alert_rows: Vec::new(),
             },
             cp,
         ))
@@ -320,6 +324,9 @@ impl<'a> Segment<'a> {
             let staged = format!("{staging}{}-{:05}.ndjson.gz", table.as_str(), *part);
             *part += 1;
             let n = records.len() as u64;
+            if table == Table::DlpFindings && self.ctx.alerts.is_some() {
+                self.alert_rows.extend(records.iter().cloned()); // DLP alerts (see commit)
+            }
             let body = tokio::task::spawn_blocking(move || ndjson::encode_gz(&records))
                 .await
                 .map_err(|e| SyncError::Encode(e.to_string()))?
@@ -394,6 +401,13 @@ impl<'a> Segment<'a> {
             }
         }
         self.state = next;
+        // ---- DLP alerts (shared::alerts): after the checkpoint save, with this segment's
+        // dlp_findings rows; best effort, never fails the commit. ----
+        if let Some(alerts) = &self.ctx.alerts {
+            let rows = std::mem::take(&mut self.alert_rows);
+            alerts.on_commit(self.stream, &self.job_key, &self.ctx.run_id, &rows).await;
+        }
+        // ---- end DLP alerts ----
         self.stats.segments.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.ctx.failpoints.hit("after_commit", self.stream)?;
         publish(self.ctx.sink.as_ref(), &head).await?;

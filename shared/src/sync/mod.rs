@@ -102,7 +102,8 @@ impl Observer for NoObserver {}
 pub struct EmfObserver;
 impl Observer for EmfObserver {
     fn finished(&self, job: &Job, _key: &str, stats: &JobStats, result: &JobResult, _took: Duration) {
-        crate::observability::emit_job_metrics(job.stream(), stats, !matches!(result, JobResult::Failed { .. }));
+        let ok = !matches!(result, JobResult::Failed { .. });
+        crate::observability::emit_job_metrics(job.stream(), stats, ok, stats.checkpoint_lag_secs());
     }
 }
 
