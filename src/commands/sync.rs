@@ -244,8 +244,7 @@ pub async fn run(a: SyncArgs) -> anyhow::Result<ExitCode> {
     let mut api = a.api.clone();
     api.api_base_url = base_url;
     let client = api.client(key)?;
-    let report =
-        sync_local(client, &a.store, &a.streams, !a.streams.no_progress, a.synthetic, a.reset_state).await?;
+    let report = sync_local(client, &a.store, &a.streams, !a.streams.no_progress, a.synthetic, a.reset_state).await?;
     let shown = if a.synthetic { a.store.join(shared::binding::SYNTHETIC_PREFIX) } else { a.store.clone() };
     ui::print_summary(&report, &shown);
     if report.ok() {

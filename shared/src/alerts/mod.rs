@@ -113,22 +113,25 @@ impl Alerts {
         get: impl Fn(&str) -> Option<String>,
         clients: Option<&crate::aws::AwsClients>,
     ) -> Result<Option<Arc<Alerts>>, AlertError> {
-        let Some(bus) = get("COMPLIANCE_LAKE_ALERTS_EVENT_BUS").filter(|b| !b.trim().is_empty()) else { return Ok(None) };
+        let Some(bus) = get("COMPLIANCE_LAKE_ALERTS_EVENT_BUS").filter(|b| !b.trim().is_empty()) else {
+            return Ok(None);
+        };
         if get("COMPLIANCE_LAKE_ALERTS_MIN_SEVERITY").is_some_and(|s| s.trim().eq_ignore_ascii_case("off")) {
             return Ok(None);
         }
         let min = match get("COMPLIANCE_LAKE_ALERTS_MIN_SEVERITY").filter(|s| !s.trim().is_empty()) {
             None => Severity::High,
             Some(s) => parse_severity(&s).ok_or_else(|| {
-                AlertError::Config(format!("COMPLIANCE_LAKE_ALERTS_MIN_SEVERITY {s:?}: expected CRITICAL, HIGH, MEDIUM or LOW"))
+                AlertError::Config(format!(
+                    "COMPLIANCE_LAKE_ALERTS_MIN_SEVERITY {s:?}: expected CRITICAL, HIGH, MEDIUM or LOW"
+                ))
             })?,
         };
         let max = match get("COMPLIANCE_LAKE_ALERTS_MAX_PER_MINUTE").filter(|s| !s.trim().is_empty()) {
             None => DEFAULT_MAX_PER_MINUTE,
-            Some(s) => s
-                .trim()
-                .parse::<u32>()
-                .map_err(|_| AlertError::Config(format!("COMPLIANCE_LAKE_ALERTS_MAX_PER_MINUTE {s:?}: expected a whole number")))?,
+            Some(s) => s.trim().parse::<u32>().map_err(|_| {
+                AlertError::Config(format!("COMPLIANCE_LAKE_ALERTS_MAX_PER_MINUTE {s:?}: expected a whole number"))
+            })?,
         };
         let client = match clients {
             Some(c) => c.eventbridge.clone(),

@@ -38,6 +38,10 @@ pub struct DriveOptions {
     pub hard_kill: bool,
     /// Receives after which a message counts as dead-lettered (the queue's redrive setting).
     pub max_receives: u32,
+    /// With this run's jobs unfinished and nothing received for this long, re-send them: a message
+    /// can sit invisible for the whole visibility timeout (a dead process's long poll took it). The
+    /// duplicate is harmless: the job resumes from its committed checkpoint.
+    pub resend_after: Duration,
 }
 
 impl Default for DriveOptions {
@@ -49,6 +53,7 @@ impl Default for DriveOptions {
             max_wall: Duration::from_secs(3600),
             hard_kill: false,
             max_receives: 3,
+            resend_after: Duration::from_secs(45),
         }
     }
 }
@@ -60,11 +65,24 @@ impl Default for DriveOptions {
 pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) -> Result<DriveReport, HandlerError> {
     let sched = schedule(&rt, schedule_time, Some(tokio::time::Instant::now() + opts.invocation)).await?;
     let mut report = DriveReport { schedule: Some(sched), ..Default::default() };
-    let (run_id, jobs) = match &report.schedule {
-        Some(ScheduleOutcome::Enqueued { run_id, jobs, .. }) => (run_id.clone(), *jobs as i64),
+    let (run_id, jobs, bodies) = match &report.schedule {
+        Some(ScheduleOutcome::Enqueued { run_id, jobs, messages, .. }) => {
+            (run_id.clone(), *jobs as i64, messages.clone())
+        }
         _ => return Ok(report),
     };
     let outstanding = Arc::new(AtomicI64::new(jobs));
+    // job key → its latest message body, while unfinished
+    let unfinished: Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>> =
+        Arc::new(std::sync::Mutex::new(
+            bodies
+                .iter()
+                .filter_map(|b| {
+                    serde_json::from_str::<super::JobMessage>(b).ok().map(|m| (m.job.key(&rt.cfg), b.clone()))
+                })
+                .collect(),
+        ));
+    let last_progress = Arc::new(std::sync::Mutex::new(tokio::time::Instant::now()));
     let outcomes = Arc::new(tokio::sync::Mutex::new(Vec::new()));
     let unresolved = Arc::new(tokio::sync::Mutex::new(Vec::new()));
     let records = Arc::new(AtomicU64::new(0));
@@ -73,6 +91,8 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
     for w in 0..opts.workers.max(1) {
         let (rt, outcomes, unresolved, records, outstanding) =
             (rt.clone(), outcomes.clone(), unresolved.clone(), records.clone(), outstanding.clone());
+        let (unfinished, last_progress) = (unfinished.clone(), last_progress.clone());
+        let resend_after = opts.resend_after;
         let run_id = run_id.clone();
         let batch_size = opts.batch_size.max(1);
         let (invocation, hard_kill, max_receives) = (opts.invocation, opts.hard_kill, opts.max_receives);
@@ -88,9 +108,31 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
                     }
                 };
                 if msgs.is_empty() {
+                    let stalled = {
+                        let mut t = last_progress.lock().unwrap_or_else(|p| p.into_inner());
+                        let s = t.elapsed() >= resend_after;
+                        if s {
+                            *t = tokio::time::Instant::now();
+                        }
+                        s
+                    };
+                    if stalled {
+                        let missing: Vec<String> =
+                            unfinished.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+                        if !missing.is_empty() {
+                            tracing::warn!(
+                                jobs = missing.len(),
+                                "this run's jobs are not visible in the queue; re-sending them"
+                            );
+                            if let Err(e) = rt.queue.send(missing).await {
+                                tracing::warn!(error = %e, "re-send failed");
+                            }
+                        }
+                    }
                     tokio::time::sleep(Duration::from_millis(25)).await;
                     continue;
                 }
+                *last_progress.lock().unwrap_or_else(|p| p.into_inner()) = tokio::time::Instant::now();
                 n += 1;
                 let owner = format!("driver-{}-w{w}-{n}", std::process::id());
                 let deliveries: Vec<Delivery> = msgs
@@ -115,8 +157,9 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
                     call.await
                 };
                 for ((id, o), d) in res.into_iter().zip(deliveries) {
-                    let ours = serde_json::from_str::<super::JobMessage>(&d.body).is_ok_and(|m| m.run_id == run_id)
-                        || serde_json::from_str::<super::JobMessage>(&d.body).is_err();
+                    let parsed = serde_json::from_str::<super::JobMessage>(&d.body).ok();
+                    let ours = parsed.as_ref().is_none_or(|m| m.run_id == run_id);
+                    let job_key = parsed.as_ref().map(|m| m.job.key(&rt.cfg));
                     if let Outcome::Done { records: r } = o {
                         records.fetch_add(r, Ordering::Relaxed);
                     }
@@ -148,8 +191,31 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
                     if let Err(e) = r {
                         tracing::warn!(error = %e, "ack/release failed");
                     }
-                    if ended && ours {
-                        outstanding.fetch_sub(1, Ordering::SeqCst);
+                    if ours {
+                        let mut u = unfinished.lock().unwrap_or_else(|p| p.into_inner());
+                        match (&job_key, ended) {
+                            // a re-sent duplicate of a job already finished does not count twice
+                            (Some(k), true) => {
+                                if u.remove(k).is_some() {
+                                    outstanding.fetch_sub(1, Ordering::SeqCst);
+                                }
+                            }
+                            (Some(k), false) => {
+                                // continued or deferred: its newest message is the one to re-send
+                                if let (Some(m), Some(b)) = (parsed.as_ref(), u.get_mut(k)) {
+                                    let next = super::JobMessage {
+                                        continuation: m.continuation + 1,
+                                        deferrals: 0,
+                                        ..m.clone()
+                                    };
+                                    if let Ok(s) = serde_json::to_string(&next) {
+                                        *b = s;
+                                    }
+                                }
+                            }
+                            // an unreadable message is no job of this run
+                            (None, _) => {}
+                        }
                     }
                     outcomes.lock().await.push((id, o));
                 }

@@ -18,15 +18,13 @@ pub enum ScheduleOutcome {
         run_id: String,
         jobs: usize,
         organizations: usize,
+        /// The job messages enqueued (the driver re-sends those of its run that went missing).
+        messages: Vec<String>,
     },
     /// This schedule time was already fanned out (an EventBridge retry or duplicate).
-    AlreadyScheduled {
-        run_id: String,
-    },
+    AlreadyScheduled { run_id: String },
     /// Nothing to do until an operator acts (key revoked or missing).
-    Stopped {
-        reason: String,
-    },
+    Stopped { reason: String },
 }
 
 /// Run id of a schedule time: the same event always maps to the same run.
@@ -122,7 +120,7 @@ pub async fn schedule(
         .collect::<Result<_, _>>()
         .map_err(|e| StoreError::Backend(e.to_string()))?;
     let n = bodies.len();
-    rt.queue.send(bodies).await?;
+    rt.queue.send(bodies.clone()).await?;
     rt.state
         .save(
             &slot,
@@ -131,5 +129,5 @@ pub async fn schedule(
         )
         .await?;
     tracing::info!(%run_id, jobs = n, organizations = orgs.len(), organizations_failed = orgs_failed.is_some(), "fan-out enqueued");
-    Ok(ScheduleOutcome::Enqueued { run_id, jobs: n, organizations: orgs.len() })
+    Ok(ScheduleOutcome::Enqueued { run_id, jobs: n, organizations: orgs.len(), messages: bodies })
 }

@@ -61,7 +61,7 @@ struct LeaseDoc {
 impl FileLeases {
     pub fn new(store_root: &std::path::Path) -> Result<Self, StoreError> {
         let dir = store_root.join("_state").join(".leases");
-        std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        super::local::create_private_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         Ok(FileLeases { dir })
     }
 
@@ -71,17 +71,25 @@ impl FileLeases {
 
     fn locked<T>(&self, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
         let lock_path = self.dir.join(".lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| StoreError::io(&lock_path, e))?;
+        let lock = private_open(&lock_path)?;
         lock.lock().map_err(|e| StoreError::io(&lock_path, e))?;
         let out = f();
         let _ = lock.unlock();
         out
     }
+}
+
+/// Opens (creating 0600 if missing) a lock file for reading and writing, never truncating it.
+fn private_open(path: &std::path::Path) -> Result<std::fs::File, StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| StoreError::io(path, e))
 }
 
 fn process_alive(pid: u32) -> bool {
@@ -149,15 +157,9 @@ impl StoreLock {
     pub fn acquire(store_root: &std::path::Path, wait: bool) -> Result<StoreLock, LockError> {
         use std::io::{Read, Seek, Write};
         let dir = store_root.join("_state");
-        std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        super::local::create_private_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         let path = dir.join(".sync.lock");
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| StoreError::io(&path, e))?;
+        let mut f = private_open(&path)?;
         match f.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) if !wait => {

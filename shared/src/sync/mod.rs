@@ -263,7 +263,22 @@ pub async fn run_local(
     let collector = RunCollector::new(observer);
     rt.observer = collector.clone();
     let budget = rt.budget.clone();
-    let report = drive(rt, crate::time::Timestamp::now(), opts).await?;
+    let report = match drive(rt, crate::time::Timestamp::now(), opts).await {
+        Ok(r) => r,
+        // the scheduler itself failed (key rejected, state unreadable): a failed run, reported as such
+        Err(e) => {
+            let mut jobs = collector.reports();
+            jobs.push(JobReport {
+                job: Job::organizations(),
+                key: "scheduler".into(),
+                stats: vec![],
+                duration: Duration::ZERO,
+                attempts: 1,
+                error: Some(e.to_string()),
+            });
+            return Ok(RunReport { run_id: String::new(), jobs, duration: t0.elapsed(), budget: budget.stats() });
+        }
+    };
     let mut jobs = collector.reports();
     // Deliveries that never ran a job (unreadable) or were given up on (dead-lettered) count too.
     for (id, o) in &report.unresolved {
