@@ -342,6 +342,8 @@ ENV_NOT_SET = {
     "COMPLIANCE_LAKE_DLP_KEY": "DLP fingerprint key of a local store (CLI); never put a key in Lambda configuration",
     "COMPLIANCE_LAKE_DLP_KEY_FILE": "where a local store's DLP fingerprint key file is (CLI); Lambda uses COMPLIANCE_LAKE_DLP_KEY_SECRET_ID",
     "COMPLIANCE_LAKE_STORE": "local store directory (CLI)",
+    "COMPLIANCE_LAKE_LEASE_TTL_SECS": "job lease TTL, renewed by a heartbeat; default 60 s (tests shorten it)",
+    "COMPLIANCE_LAKE_ALERTS_MAX_PER_MINUTE": "DLP alert events per job per minute before a summary event; default 20",
 }
 
 

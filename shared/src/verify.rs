@@ -169,8 +169,9 @@ pub async fn verify_lake(
     let problem = |rep: &mut VerifyReport, kind, key: &str, detail: String| {
         rep.problems.push(Problem { kind, key: key.to_string(), detail });
     };
-    // (job, epoch) → seq → (manifest key, sha, manifest)
-    let mut chains: BTreeMap<(String, String), BTreeMap<u64, (String, String, Manifest)>> = BTreeMap::new();
+    // (job, epoch) → seq → (manifest key, SHA-256, manifest)
+    type Chains = BTreeMap<(String, String), BTreeMap<u64, (String, String, Manifest)>>;
+    let mut chains: Chains = BTreeMap::new();
     for key in sink.list(&format!("{MANIFESTS_PREFIX}/")).await? {
         let Some(body) = sink.get(&key).await? else { continue };
         match serde_json::from_slice::<Manifest>(&body) {

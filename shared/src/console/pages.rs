@@ -527,7 +527,7 @@ pub async fn health(State(st): St) -> Response {
             }
         }
         let mut runs: Vec<_> = runs.into_iter().collect();
-        runs.sort_by(|a, b| b.1 .1.cmp(&a.1 .1));
+        runs.sort_by_key(|b| std::cmp::Reverse(b.1 .1));
         body.push_str("<p class=\"muted\" id=\"no-manifests\">This store has no run manifests (<code>_manifests/</code>, written by engine v2); runs below come from the jobs' last commits.</p>");
         body.push_str("<table id=\"runs\"><thead><tr><th>Run</th><th>Last commit</th><th>Jobs last committed by it</th></tr></thead><tbody>");
         for (run, (jobs, t)) in runs {

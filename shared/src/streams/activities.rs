@@ -133,7 +133,7 @@ impl Stream for Activities {
             let ingest = w.ingest(SPEC.name, SPEC.endpoint, w.request_id.as_deref());
             let rec = enrich(a, &[], &ingest);
             w.seg.push(Table::Activities, rec);
-            if cp.recent.len() % 4096 == 0 {
+            if cp.recent.len().is_multiple_of(4096) {
                 cp.prune(w.ctx.cfg.activity_overlap);
             }
         } else {

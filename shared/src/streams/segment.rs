@@ -164,7 +164,7 @@ pub async fn publish(sink: &dyn ObjectSink, head: &Head) -> Result<(), SyncError
             Err(e) => return Err(e.into()),
         }
     }
-    sink.put(&head.manifest_key, Bytes::from(body)).await?;
+    sink.put(&head.manifest_key, body).await?;
     cleanup_staging(sink, &head.staging).await;
     Ok(())
 }
