@@ -150,7 +150,13 @@ async fn demo_sync_with_backend_aws_emits_one_event_per_critical_or_high_finding
     assert!(out.status.success(), "sync --backend aws failed:\n{stdout}\n{stderr}");
     eprintln!("sync --backend aws (demo tenant) on moto in {:?}", t0.elapsed());
 
-    let s3 = S3ObjectSink::new(clients.s3.clone(), &aws.bucket, &aws.prefix);
+    // synthetic data lives under its own prefix (never the real tables)
+    let prefix = if aws.prefix.is_empty() {
+        shared::binding::SYNTHETIC_PREFIX.to_string()
+    } else {
+        format!("{}/{}", aws.prefix, shared::binding::SYNTHETIC_PREFIX)
+    };
+    let s3 = S3ObjectSink::new(clients.s3.clone(), &aws.bucket, &prefix);
     let findings = shared::verify::read_table(&s3, Table::DlpFindings).await.expect("findings");
     let want: BTreeSet<String> =
         findings.iter().filter(|f| severe(f)).map(|f| f["id"].as_str().unwrap().to_string()).collect();
