@@ -249,6 +249,8 @@ def code_operations() -> dict[str, set[str]]:
     """IAM action -> Rust files calling an SDK operation it authorizes (shared/src/aws, functions)."""
     ops: dict[str, set[str]] = {}
     files = glob.glob(os.path.join(ROOT, "shared", "src", "aws", "**", "*.rs"), recursive=True)
+    # the DLP alerts' EventBridge adapter (the worker publishes through it)
+    files += glob.glob(os.path.join(ROOT, "shared", "src", "alerts", "**", "*.rs"), recursive=True)
     files += glob.glob(os.path.join(ROOT, "functions", "*", "src", "**", "*.rs"), recursive=True)
     for path in files:
         with open(path, encoding="utf-8") as f:

@@ -60,7 +60,8 @@ pub struct CallStats {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RequestRecord {
     pub endpoint: String,
-    pub query: Vec<(String, String)>,
+    /// The query string as sent (`a=1&b=2`, URL-encoded).
+    pub query: String,
     pub request_id: Option<String>,
     pub at: String,
 }
@@ -73,7 +74,7 @@ impl CallStats {
     pub fn record(&self, endpoint: &str, query: &[(String, String)], request_id: Option<&str>) {
         let r = RequestRecord {
             endpoint: endpoint.to_string(),
-            query: query.to_vec(),
+            query: url::form_urlencoded::Serializer::new(String::new()).extend_pairs(query.iter()).finish(),
             request_id: request_id.map(str::to_string),
             at: crate::time::Timestamp::now().to_rfc3339(),
         };
