@@ -203,9 +203,17 @@ pub async fn run<S: Stream>(s: &S, ctx: &JobContext, job: &Job, stats: &JobStats
         let page = match pager.next_page(&ctx.client, &stats.calls).await {
             Ok(Some(p)) => p,
             Ok(None) => break,
-            Err(e) if pager.pages() == 0 && !recovered && e.is_invalid_cursor() && pager.position().is_some() => {
-                let Some(l) = s.restart(&mut env.stream, &walk.listing) else { return Err(e.into()) };
-                tracing::warn!(job = %key, error = %e, "stored position rejected; re-walking from the stream's dedup floor");
+            // Before the first page only, once: a rejected stored position (restart from the
+            // stream's dedup floor) or a rejected query (the stream may offer another one).
+            Err(e) if pager.pages() == 0 && !recovered => {
+                let rejected_position = e.is_invalid_cursor() && pager.position().is_some();
+                let replacement = if rejected_position {
+                    s.restart(&mut env.stream, &walk.listing)
+                } else {
+                    s.recover(&mut env.stream, &walk.listing, &e)
+                };
+                let Some(l) = replacement else { return Err(e.into()) };
+                tracing::warn!(job = %key, error = %e, rejected_position, "listing rejected; re-walking with the stream's replacement");
                 recovered = true;
                 walk.listing = l;
                 walk.page_position = walk.listing.start.clone();
@@ -218,23 +226,6 @@ pub async fn run<S: Stream>(s: &S, ctx: &JobContext, job: &Job, stats: &JobStats
                 );
                 continue;
             }
-            Err(e) if pager.pages() == 0 && !recovered => match s.recover(&mut env.stream, &walk.listing, &e) {
-                Some(l) => {
-                    tracing::warn!(job = %key, error = %e, "listing rejected; recovering with another query");
-                    recovered = true;
-                    walk.listing = l;
-                    walk.page_position = walk.listing.start.clone();
-                    walk.done_in_page.clear();
-                    pager = Paginator::new(
-                        family,
-                        walk.listing.path.clone(),
-                        walk.listing.query.clone(),
-                        walk.page_position.clone(),
-                    );
-                    continue;
-                }
-                None => return Err(e.into()),
-            },
             Err(e) => return Err(e.into()),
         };
         stats.page();
