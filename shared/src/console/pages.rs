@@ -464,7 +464,7 @@ pub async fn health(State(st): St) -> Response {
         jobs.len(),
         if quarantined > 0 { "high" } else { "" }
     ));
-    body.push_str("<div class=\"card\"><h2>Streams and organizations</h2><table id=\"jobs\"><thead><tr><th>Stream</th><th>Organization / job</th><th>Last successful run</th><th>Records written</th><th>Freshness</th><th>In progress</th><th>Last error</th><th>Quarantined</th></tr></thead><tbody>");
+    body.push_str("<div class=\"card\"><h2>Streams and organizations</h2><table id=\"jobs\"><thead><tr><th>Stream</th><th>Organization / job</th><th>Last successful run</th><th>Records written</th><th>Freshness</th><th>Committed head</th><th>Last error</th><th>Quarantined</th></tr></thead><tbody>");
     for j in &jobs {
         let st_ = j.state.as_ref();
         let fresh = match j.age_secs {
