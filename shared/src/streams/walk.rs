@@ -158,10 +158,23 @@ pub async fn run<S: Stream>(s: &S, ctx: &JobContext, job: &Job, stats: &JobStats
     let mut env: Envelope<S::Checkpoint> = if raw.is_null() {
         Envelope { stream: s.initial(ctx), walk: None }
     } else {
-        serde_json::from_value(raw).map_err(|e| StoreError::Corrupt {
-            key: key.clone(),
-            reason: format!("checkpoint of {}: {e}", spec.name),
-        })?
+        match serde_json::from_value::<Envelope<S::Checkpoint>>(raw.clone()) {
+            Ok(e) => e,
+            // a checkpoint written before the envelope (engine v1): the stream's own fields
+            Err(e) => match serde_json::from_value::<S::Checkpoint>(raw) {
+                Ok(cp) => {
+                    tracing::info!(job = %key, "upgrading a v1 checkpoint");
+                    Envelope { stream: cp, walk: None }
+                }
+                Err(_) => {
+                    return Err(StoreError::Corrupt {
+                        key: key.clone(),
+                        reason: format!("checkpoint of {}: {e}", spec.name),
+                    }
+                    .into())
+                }
+            },
+        }
     };
     if spec.mode == SyncMode::FullSnapshot && env.walk.is_none() && seg.last_run_id() == Some(ctx.run_id.as_str()) {
         tracing::info!(job = %key, "snapshot of this run already committed; not written again");
