@@ -197,14 +197,18 @@ async fn crash_at_every_commit_step_on_s3_and_dynamodb() {
                 max_wall: Duration::from_secs(60),
                 ..DriveOptions::default()
             };
+            let t = std::time::Instant::now();
             let r = drive(rt, Timestamp::now(), opts()).await.expect("drive");
+            println!("{point}:{stream} crashed run {:?}", t.elapsed());
             assert!(
                 r.failures().iter().any(|(_, o)| format!("{o:?}").contains("injected")) || stream == "organizations",
                 "{point}:{stream}: the crash happened"
             );
             f.with_tenant(|t| t.mutate(&MutationConfig::default()));
             let rt = aws_runtime(&clients, &aws, &f.base_url(), cfg).await;
+            let t = std::time::Instant::now();
             let r = drive(rt, Timestamp::now().plus(chrono::Duration::seconds(1)), opts()).await.expect("drive");
+            println!("{point}:{stream} re-run {:?} unresolved {:?}", t.elapsed(), r.unresolved);
             assert!(r.failures().is_empty(), "{point}:{stream}: {:?}", r.failures());
             assert_exact_on_s3(&clients, &aws, &f.expected(), &format!("{point}:{stream}")).await;
             f.shutdown().await;

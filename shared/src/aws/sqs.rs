@@ -5,7 +5,7 @@
 //! - `send`: SendMessageBatch in chunks of at most 10 entries and 256 KiB; failed entries of a batch
 //!   are retried (twice, with a short backoff) unless SQS says the sender is at fault; entries still
 //!   failing make `send` return an error naming how many and why.
-//! - `receive`: long poll (`wait_time`, default 20 s, configurable), up to 10 messages per call,
+//! - `receive`: long poll (`wait_time`, default 2 s, configurable), up to 10 messages per call,
 //!   `ApproximateReceiveCount` → `receive_count`; the message id handed out is the **receipt handle**,
 //!   which is what `ack`/`release` need.
 //! - `ack` = DeleteMessage; `release` = ChangeMessageVisibility(0): visible again at once, and SQS
@@ -49,7 +49,9 @@ impl SqsWorkQueue {
         SqsWorkQueue {
             client,
             queue_url: queue_url.into(),
-            wait_time: Duration::from_secs(20),
+            // only the CLI driver receives (Lambda's event source mapping polls for the functions):
+            // a short poll keeps the end of a run prompt, and what a killed CLI's poll takes small
+            wait_time: Duration::from_secs(2),
             visibility_timeout: None,
         }
     }

@@ -83,6 +83,9 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
                 .collect(),
         ));
     let last_progress = Arc::new(std::sync::Mutex::new(tokio::time::Instant::now()));
+    // set when this run's last job ends: wakes workers out of a long poll
+    let (done_tx, done_rx) = tokio::sync::watch::channel(jobs <= 0);
+    let done_tx = Arc::new(done_tx);
     let outcomes = Arc::new(tokio::sync::Mutex::new(Vec::new()));
     let unresolved = Arc::new(tokio::sync::Mutex::new(Vec::new()));
     let records = Arc::new(AtomicU64::new(0));
@@ -92,6 +95,7 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
         let (rt, outcomes, unresolved, records, outstanding) =
             (rt.clone(), outcomes.clone(), unresolved.clone(), records.clone(), outstanding.clone());
         let (unfinished, last_progress) = (unfinished.clone(), last_progress.clone());
+        let (done_tx, mut done_rx) = (done_tx.clone(), done_rx.clone());
         let resend_after = opts.resend_after;
         let run_id = run_id.clone();
         let batch_size = opts.batch_size.max(1);
@@ -99,7 +103,18 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
         set.spawn(async move {
             let mut n = 0u64;
             while tokio::time::Instant::now() < stop_at && outstanding.load(Ordering::SeqCst) > 0 {
-                let msgs = match rt.queue.receive(batch_size).await {
+                // never cancel a receive mid-poll: the queue would hand its messages to nobody
+                let received = rt.queue.receive(batch_size).await;
+                if *done_rx.borrow_and_update() {
+                    // this run is over; what this poll took goes back to the queue now
+                    if let Ok(msgs) = &received {
+                        for m in msgs {
+                            let _ = rt.queue.release(&m.id).await;
+                        }
+                    }
+                    break;
+                }
+                let msgs = match received {
                     Ok(m) => m,
                     Err(e) => {
                         tracing::warn!(error = %e, "receive failed");
@@ -196,8 +211,8 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
                         match (&job_key, ended) {
                             // a re-sent duplicate of a job already finished does not count twice
                             (Some(k), true) => {
-                                if u.remove(k).is_some() {
-                                    outstanding.fetch_sub(1, Ordering::SeqCst);
+                                if u.remove(k).is_some() && outstanding.fetch_sub(1, Ordering::SeqCst) <= 1 {
+                                    let _ = done_tx.send(true);
                                 }
                             }
                             (Some(k), false) => {
