@@ -171,7 +171,8 @@ fn main() {
     rt.block_on(async {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let recs = records(&mut rng, 2_000);
-        let segments = 20;
+        // `cargo test --all-targets` runs bench binaries without `--bench`: a smoke run
+        let segments = if std::env::args().any(|a| a == "--bench") { 20 } else { 3 };
         let client = ApiClient::new(
             ClientConfig::new("http://127.0.0.1:9", ApiKey::new("sk-ant-api01-bench")),
             Arc::new(LocalBudget::unlimited()),

@@ -42,7 +42,8 @@ fn main() {
 
         // 1. shared budget: 4 workers, each with its own DynamoBudget (as 4 Lambdas would), 25 s
         let budget = 600u32;
-        let secs = 25.0;
+        // `cargo test --all-targets` runs bench binaries without `--bench`: a shorter smoke run
+        let secs = if std::env::args().any(|a| a == "--bench") { 25.0 } else { 5.0 };
         let workers: Vec<Arc<DynamoBudget>> = (0..4)
             .map(|_| Arc::new(DynamoBudget::new(clients.dynamodb.clone(), &table, DynamoBudgetConfig::new("bench", budget))))
             .collect();

@@ -6,18 +6,14 @@
 //! Run: `cargo bench --bench sync` — prints records, requests and records/s per iteration.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use shared::api::{ApiClient, ApiKey, ClientConfig};
-use shared::budget::LocalBudget;
-use shared::fake_api::{self, FakeApiConfig};
-use shared::serverless::driver::DriveOptions;
-use shared::serverless::Runtime;
-use shared::streams::{FailPoints, SyncConfig};
-use shared::sync::{self, NoObserver};
-use shared::synthetic::{Tenant, TenantConfig};
-use std::sync::Arc;
+use shared::streams::SyncConfig;
+use shared::synthetic::TenantConfig;
+
+#[path = "support/local_sync.rs"]
+mod local_sync;
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = local_sync::runtime();
     let tc = TenantConfig {
         seed: 7,
         orgs: 3,
@@ -29,34 +25,12 @@ fn bench(c: &mut Criterion) {
         ..TenantConfig::default()
     };
     let start = shared::time::Timestamp(tc.start);
-    let fake = rt.block_on(async {
-        fake_api::serve(
-            "127.0.0.1:0".parse().expect("addr"),
-            Tenant::generate(tc),
-            FakeApiConfig { rate_limit: None, ..FakeApiConfig::default() },
-        )
-        .await
-        .expect("fake")
-    });
+    let fake = local_sync::serve_unlimited(&rt, tc);
     let base = fake.base_url();
     let run_once = || {
         let dir = tempfile::tempdir().expect("tmp");
-        let client = ApiClient::new(
-            ClientConfig::new(base.clone(), ApiKey::new(fake_api::synthetic_key())),
-            Arc::new(LocalBudget::unlimited()),
-        )
-        .expect("client");
         let cfg = SyncConfig { backfill_start: Some(start), activity_page_size: 5000, ..SyncConfig::default() };
-        let mut engine = Runtime::local_with_client(dir.path(), client, cfg, 2).expect("runtime");
-        engine.failpoints = FailPoints::none();
-        let report = rt
-            .block_on(sync::run_local(
-                engine,
-                DriveOptions { workers: 4, ..DriveOptions::default() },
-                Arc::new(NoObserver),
-            ))
-            .expect("run");
-        assert!(report.ok(), "{:?}", report.failures());
+        let report = local_sync::sync_once(&rt, &base, dir.path(), &cfg);
         let requests: u64 = report.by_stream().iter().map(|s| s.requests).sum();
         (report.total_records(), requests, report.duration)
     };

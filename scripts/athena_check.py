@@ -1324,6 +1324,25 @@ def expect_latest_users_with_roles(rows: list[dict], data: dict, params: dict) -
     return f"{len(rows)} users in {len(latest)} organizations"
 
 
+def expect_compliance_keys_latest(rows: list[dict], data: dict, params: dict) -> str:
+    recent = [s for s in data["org_settings"] if in_window(s["_ingest"]["fetched_at"], 7)]
+    latest: dict = {}
+    for s in recent:
+        org, t = s["organization_uuid"], iso(s["_ingest"]["fetched_at"])
+        if org not in latest or t > latest[org][0]:
+            latest[org] = (t, s["_ingest"]["run_id"])
+    exp = sorted((s["organization_uuid"], k["id"], k["name"], k["is_active"], ",".join(k["scopes"]))
+                 for s in recent if s["_ingest"]["run_id"] == latest[s["organization_uuid"]][1]
+                 for k in s.get("api_keys") or [])
+    got = sorted((r["organization_uuid"], r["api_key_id"], r["api_key_name"], r["is_active"], r["scopes"]) for r in rows)
+    same(got, exp, "keys of the latest snapshot per organization")
+    if not rows:
+        raise Mismatch(f"no org_settings snapshot fetched since {since(7)}: the store is older than the query's window")
+    ids = [(r["organization_uuid"], r["api_key_id"]) for r in rows]
+    same(len(ids), len(set(ids)), "one row per (organization, key)")
+    return f"{len(rows)} keys in {len(latest)} organizations, {sum(1 for r in rows if not r['is_active'])} inactive"
+
+
 def expect_activity_types_from_raw(rows: list[dict], data: dict, params: dict) -> str:
     want = collections.Counter(r["type"] for r in data["activities"] if in_window(r["created_at"], 30))
     got = keyed(rows, lambda r: r["type"], lambda r: r["activities"])
@@ -1356,6 +1375,7 @@ EXPECT: dict[str, Callable[[list[dict], dict, dict], str]] = {
     "chats_and_messages_per_user": expect_chats_and_messages_per_user,
     "dlp_findings_by_severity_user_day": expect_dlp_findings_by_severity_user_day,
     "latest_users_with_roles": expect_latest_users_with_roles,
+    "compliance_keys_latest": expect_compliance_keys_latest,
     "activity_types_from_raw": expect_activity_types_from_raw,
     "run_writes": expect_run_writes,
 }

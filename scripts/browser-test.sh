@@ -13,6 +13,8 @@ fi
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi
-# the binary as the test step builds it (same features as `cargo test`, so nothing is rebuilt)
-cargo test --locked --no-run --test cli
+# the binary as the test step builds it: the same packages and targets as `cargo test --workspace
+# --all-targets` (without `--workspace`, feature unification differs and half the dependency graph
+# is compiled again), so after the test step nothing is rebuilt
+cargo test --locked --workspace --all-targets --no-run
 BIN="$CARGO_TARGET_DIR/debug/compliance-lake" CHROMIUM="$(command -v chromium)" node tests/browser/console.test.mjs

@@ -21,6 +21,11 @@ shift || true
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(api_responses ndjson dlp_scanner)
 FUZZ_TARGET_DIR=${FUZZ_TARGET_DIR:-$HOME/.cache/compliance-lake/fuzz-target}
+# FUZZ_PROFILE=dev (the test command's smoke run): `cargo fuzz build --dev`, unoptimised. A release
+# fuzz build compiles every dependency with `-C codegen-units=1` (cargo-fuzz forces it for ThinLTO):
+# worth it for long runs, not for 5 seconds per target.
+PROFILE_FLAGS=()
+[ "${FUZZ_PROFILE:-release}" = dev ] && PROFILE_FLAGS=(--dev)
 CARGO_FUZZ_VERSION=0.13.1
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 unset CARGO_TARGET_DIR
@@ -34,7 +39,7 @@ fi
 
 cd fuzz
 t0=$SECONDS
-"$FUZZ_BIN" build -s none --target-dir "$FUZZ_TARGET_DIR"
+"$FUZZ_BIN" build -s none "${PROFILE_FLAGS[@]}" --target-dir "$FUZZ_TARGET_DIR"
 echo "fuzz targets built in $((SECONDS - t0)) s"
 # libFuzzer reads -max_total_time=0 as "no limit": 0 means build only
 if ! [ "$SECS" -gt 0 ] 2>/dev/null; then
@@ -46,7 +51,7 @@ for t in "${TARGETS[@]}"; do
   mkdir -p "corpus/$t" "artifacts/$t"
   log=$(mktemp)
   set +e
-  "$FUZZ_BIN" run -s none --target-dir "$FUZZ_TARGET_DIR" "$t" "corpus/$t" "seeds/$t" -- \
+  "$FUZZ_BIN" run -s none "${PROFILE_FLAGS[@]}" --target-dir "$FUZZ_TARGET_DIR" "$t" "corpus/$t" "seeds/$t" -- \
     -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1
   rc=$?
   set -e

@@ -827,6 +827,16 @@ def cmd_governance(paths: list[str]) -> None:
                 why.append("DLP alerts on but no DlpAlertRule")
             if bool(sc.get("DlpAlertEmail")) != ("DlpAlertEmailSubscription" in res):
                 why.append("DlpAlertEmail and the e-mail subscription disagree")
+        # Deadline continuations are Lambda -> SQS -> the same Lambda: recursion detection must not cut
+        # them (it drops the event after ~16 hops unless RecursiveLoop is Allow)
+        worker_fn = res.get("WorkerFunction", {})
+        if worker_fn.get("Properties", {}).get("RecursiveLoop") != "Allow":
+            why.append("WorkerFunction: RecursiveLoop must be Allow (its deadline continuations are a Lambda -> SQS -> "
+                       "same-Lambda chain that recursive-loop detection cuts after ~16 hops)")
+        # The overlap floor the functions enforce is the template's too
+        ov = t.get("Parameters", {}).get("OverlapMinutes", {})
+        if ov and int(ov.get("MinValue", 0)) < 2:
+            why.append("OverlapMinutes: MinValue must be at least 2")
         detail = (f"scenario {', '.join(f'{k}={v}' for k, v in sorted(sc.items()) if k in SCENARIO_KEYS)}; "
                   f"{len(roles)} roles, {len(res)} resources")
         result(not why, f"governance ({name})", "; ".join(why) if why else detail)
@@ -843,7 +853,6 @@ SCENARIO_KEYS = {"LakeAccessLogging", "ObjectLockMode", "ReaderRoles", "Permissi
 # (metric, dimension) pairs the alarms/dashboard read before the Rust code emits them (other branches),
 # with the reason; the check fails once the code does emit one, so the entry gets removed.
 PENDING_METRICS = {
-    ("QuarantinedItems", "Stream"): "engine refactor: items set aside by the quarantine of the new engine",
     ("DlpFindings", "Severity"): "issue 13.3: findings per severity, emitted with the DLP-alerts branch",
 }
 

@@ -35,10 +35,12 @@ step "browser: compliance-lake console in headless Chromium (scripts/browser-tes
 bash scripts/browser-test.sh
 
 step "fuzz smoke run: ${FUZZ_SECONDS:-5} s per target (longer: bash scripts/fuzz.sh 600)"
-FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-$(dirname "$CARGO_TARGET_DIR")/fuzz-target}" bash scripts/fuzz.sh "${FUZZ_SECONDS:-5}"
+FUZZ_PROFILE="${FUZZ_PROFILE:-dev}" FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-$(dirname "$CARGO_TARGET_DIR")/fuzz-target}" \
+  bash scripts/fuzz.sh "${FUZZ_SECONDS:-5}"
 
 step "infrastructure: SAM + CDK templates, IAM, Athena queries over demo output (offline)"
-bash scripts/validate-infra.sh
+# the CLI the test step built (`cargo run` alone would resolve features differently and rebuild)
+COMPLIANCE_LAKE_BIN="${COMPLIANCE_LAKE_BIN:-$CARGO_TARGET_DIR/debug/compliance-lake}" bash scripts/validate-infra.sh
 
 step "Lambda packaging: cargo lambda build --release --arm64"
 bash scripts/package-lambdas.sh

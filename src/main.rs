@@ -41,6 +41,8 @@ enum Command {
     Findings(commands::dlp::FindingsArgs),
     /// Create the bucket, table and queues of the distributed path (same definitions as the template).
     AwsInit(commands::aws::AwsInitArgs),
+    /// Each job's committed position and the items held in quarantine (read from the state).
+    Status(commands::status::StatusArgs),
     /// Prove the lake matches its manifests: hashes, coverage, hash chains, no duplicates (exit 1 names each problem).
     Verify(commands::verify::VerifyArgs),
     /// Manage the Compliance Access Key in Secrets Manager (register, status, revoke).
@@ -48,6 +50,8 @@ enum Command {
     Key(commands::aws::KeyCmd),
     /// Web console on 127.0.0.1: DLP findings, sync health, runs and the key (prints its URL with a token).
     Console(Box<commands::console::ConsoleArgs>),
+    /// What changed between two directory snapshots: `diff settings|roles|groups [--since 7d]`.
+    Diff(commands::diff::DiffArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
     let res = rt.block_on(async {
         match cli.cmd {
             Command::Sync(a) => commands::sync::run(*a).await,
+            Command::Status(a) => commands::status::run(a).await,
             Command::Demo(a) => commands::demo::run(a).await,
             Command::FakeApi(a) => commands::fake_api::run(a).await,
             Command::CheckKey(a) => commands::check_key::run(a).await,
@@ -75,6 +80,7 @@ fn main() -> ExitCode {
             Command::Key(c) => commands::aws::run_key(c).await,
             Command::Verify(a) => commands::verify::run(a).await,
             Command::Console(a) => commands::console::run(*a).await,
+            Command::Diff(a) => commands::diff::run(a).await,
         }
     });
     match res {

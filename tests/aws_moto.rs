@@ -112,12 +112,59 @@ async fn dynamodb_state_concurrent_saves() {
 
 #[tokio::test]
 async fn dynamodb_lease_semantics() {
+    if moto_races_conditional_writes() {
+        return;
+    }
     ddb_cases::lease_semantics(moto().await.dynamodb).await;
+}
+
+/// moto's conditional writes are not atomic under concurrent requests (two racing PutItems with
+/// the same condition can both succeed; seen on a loaded machine). The cases that test exactly that
+/// atomicity run on DynamoDB Local (`tests/aws_dynamodb_local.rs`), which is required in CI; here
+/// they are skipped when it is.
+fn moto_races_conditional_writes() -> bool {
+    let skip = std::env::var("REQUIRE_DYNAMODB_LOCAL").is_ok_and(|v| v == "1");
+    if skip {
+        eprintln!("SKIPPED on moto (non-atomic conditional writes): this case runs on DynamoDB Local");
+    }
+    skip
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dynamodb_budget_cap_and_throughput() {
+    if moto_races_conditional_writes() {
+        return;
+    }
     ddb_cases::budget_cap_and_throughput(moto().await.dynamodb, "moto").await;
+}
+
+/// Issue #9 item 5: what this tool's workers spent is read from the shared counter, so only the
+/// rest of `limit − remaining` counts as another tool's use (siblings never freeze each other).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_budget_tells_siblings_from_other_tools() {
+    use shared::aws::{DynamoBudget, DynamoBudgetConfig};
+    use shared::budget::RequestBudget;
+    let ddb = moto().await.dynamodb;
+    let table = ddb_cases::new_table(&ddb, "share").await;
+    let tenant = unique("tenant");
+    let workers: Vec<DynamoBudget> =
+        (0..3).map(|_| DynamoBudget::new(ddb.clone(), &table, DynamoBudgetConfig::new(&tenant, 600))).collect();
+    for _ in 0..12 {
+        for w in &workers {
+            w.acquire().await;
+        }
+    }
+    let ours = workers[0].spent_last_minute().await.unwrap();
+    assert_eq!(ours, 36, "every worker's tokens are in the shared count");
+    // the server saw exactly our 36: nobody else
+    assert_eq!(workers[1].probe_other_tools(600, 600 - 36).await.unwrap(), 0);
+    assert_eq!(workers[1].per_minute(), 600);
+    // another tool spent 250 more: given up by this worker for a minute, never below 1
+    assert_eq!(workers[2].probe_other_tools(600, 600 - 36 - 250).await.unwrap(), 250);
+    assert_eq!((workers[2].per_minute(), workers[2].other_tools_per_minute()), (350, 250));
+    // it stops when the server's count is ours again
+    assert_eq!(workers[2].probe_other_tools(600, 600 - 36).await.unwrap(), 0);
+    assert_eq!(workers[2].per_minute(), 600);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -31,11 +31,11 @@ import time
 
 SEV_ORDER = ["NONE", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 CAT_SEV = {"ssn": "CRITICAL", "card": "CRITICAL", "key": "CRITICAL", "password": "HIGH", "phone": "MEDIUM",
-           "email": "MEDIUM", "ip": "LOW"}
+           "email": "MEDIUM", "ip": "LOW", "iban": "HIGH"}
 
 OUR_CAT = {
     "us_ssn": "ssn", "credit_card": "card", "phone_number": "phone", "email": "email", "ipv4": "ip", "ipv6": "ip",
-    "password": "password", "basic_auth": "password",
+    "password": "password", "basic_auth": "password", "iban": "iban",
 }
 
 
@@ -115,7 +115,7 @@ def run_ours(records, path, binary):
 
 
 PRESIDIO_MAP = {"US_SSN": "ssn", "CREDIT_CARD": "card", "PHONE_NUMBER": "phone", "EMAIL_ADDRESS": "email",
-                "IP_ADDRESS": "ip"}
+                "IP_ADDRESS": "ip", "IBAN_CODE": "iban"}
 
 
 def run_presidio(records, model):
@@ -300,7 +300,7 @@ def main():
     hdr = f"{'tool':<46} {'precision':>9} {'recall':>7} {'TP':>5} {'FP':>5} {'FN':>5} {'sev.acc':>7} {'MB/s':>9} {'setup s':>8}"
     print(hdr)
     print("-" * len(hdr))
-    cats = ["ssn", "phone", "password", "email", "card", "key"]
+    cats = ["ssn", "phone", "password", "email", "card", "iban", "key"]
     percat_lines = []
     for name, dets, el, setup in rows:
         mbps = f"{nbytes / el / 1e6:9.3f}" if el else f"{'':>9}"

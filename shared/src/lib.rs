@@ -15,14 +15,17 @@ pub mod binding;
 pub mod budget;
 #[cfg(feature = "aws")]
 pub mod console;
+pub mod diff;
 pub mod dlp;
 pub mod fake_api;
 pub mod keys;
 pub mod observability;
 pub mod serverless;
+pub mod status;
 pub mod store;
 pub mod streams;
 pub mod sync;
 pub mod synthetic;
 pub mod time;
+pub mod tlog;
 pub mod verify;

@@ -85,15 +85,46 @@ pub fn emit_job_metrics(stream: &str, stats: &crate::streams::JobStats, succeede
             ("RateLimited", "Count", rl as f64),
             ("CheckpointAdvanced", "Count", if succeeded { 1.0 } else { 0.0 }),
             ("JobFailures", "Count", if succeeded { 0.0 } else { 1.0 }),
+            // items this job holds skipped after failing (a gauge per job: Maximum is what to alarm on)
+            ("QuarantinedItems", "Count", stats.quarantined.load(Ordering::Relaxed) as f64),
+            ("UnscannedFiles", "Count", stats.unscanned_files.load(Ordering::Relaxed) as f64),
         ],
     );
     if let Some(lag) = lag_secs {
         put(&[("Stream", stream)], &[("CheckpointLagSeconds", "Seconds", lag)]);
     }
+    if let Some(line) = transparency_metric(stream, stats) {
+        println!("{line}");
+    }
+    if let Some(line) = key_change_metric(stream, stats) {
+        println!("{line}");
+    }
     let findings = stats.records().get(&crate::store::Table::DlpFindings).copied().unwrap_or(0);
     if findings > 0 {
         put(&[("Stream", stream)], &[("DlpFindings", "Count", findings as f64)]);
     }
+}
+
+/// `TransparencyFindings` (dimension `Stream`): the transparency-log verification failures a job
+/// wrote (`transparency_findings` rows), the metric the `TransparencyLogAlarm` watches; `None`
+/// when there were none.
+pub fn transparency_metric(stream: &str, stats: &crate::streams::JobStats) -> Option<String> {
+    if stream == crate::streams::directory::org_settings::SPEC.name {
+        return None; // its rows are key changes: `ComplianceKeyChanges`
+    }
+    let n = stats.records().get(&crate::store::Table::TransparencyFindings).copied().unwrap_or(0);
+    (n > 0).then(|| emf(&[("Stream", stream)], &[("TransparencyFindings", "Count", n as f64)]))
+}
+
+/// `ComplianceKeyChanges` (dimension `Stream` = `org_settings`): Compliance Access Keys that appeared,
+/// were deactivated or vanished since the previous settings snapshot (the `transparency_findings`
+/// rows the `org_settings` stream wrote); `None` for other streams or when there were none.
+pub fn key_change_metric(stream: &str, stats: &crate::streams::JobStats) -> Option<String> {
+    if stream != crate::streams::directory::org_settings::SPEC.name {
+        return None;
+    }
+    let n = stats.records().get(&crate::store::Table::TransparencyFindings).copied().unwrap_or(0);
+    (n > 0).then(|| emf(&[("Stream", stream)], &[("ComplianceKeyChanges", "Count", n as f64)]))
 }
 
 /// JSON logs for Lambda: one object per line with the current span's fields (run id, stream, job,

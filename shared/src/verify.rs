@@ -27,15 +27,48 @@ pub fn identity(table: Table, r: &Value) -> Option<String> {
     match table {
         Table::Organizations => s("uuid").map(str::to_string),
         Table::Users => Some(format!("{}/{}", s("organization_uuid")?, s("id")?)),
-        Table::Chats | Table::Projects => Some(format!("{}@{}", s("id")?, s("updated_at").unwrap_or(""))),
+        Table::Chats | Table::Projects | Table::LocalSessions | Table::RemoteSessions => {
+            Some(format!("{}@{}", s("id")?, s("updated_at").unwrap_or("")))
+        }
+        // Access Transparency log: each checkpoint once per org, each event's proof once, each detection once
+        Table::TransparencyCheckpoints => Some(format!(
+            "{}/{}/{}",
+            s("organization_uuid")?,
+            r.get("tree_size").and_then(Value::as_u64)?,
+            s("root_hash")?
+        )),
+        Table::TransparencyInclusions => s("activity_id").map(str::to_string),
+        Table::TransparencyFindings => Some(format!("{}@{}", s("finding_id")?, s("detected_at")?)),
+        // directory snapshots (streams/directory/): identities inside one snapshot
+        Table::Roles => Some(format!("{}/{}", s("organization_uuid")?, s("id")?)),
+        Table::GroupMembers => Some(format!("{}/{}", s("group_id")?, s("user_id")?)),
+        Table::OrgSettings => s("organization_uuid").map(str::to_string),
+        Table::ProjectCollaborators => Some(crate::synthetic::directory::collaborator_identity(s("project_id")?, r)),
+        // content objects: a chat artifact per version, a code artifact per listed version
+        Table::ChatArtifacts => s("version_id").map(str::to_string),
+        Table::CodeArtifacts => Some(format!("{}@{}", s("id")?, s("updated_at").unwrap_or(""))),
         _ => s("id").map(str::to_string),
     }
+}
+
+/// Tables written as a full snapshot every run: identities repeat across runs, never inside one.
+pub fn is_snapshot(table: Table) -> bool {
+    matches!(
+        table,
+        Table::Organizations
+            | Table::Users
+            | Table::Roles
+            | Table::Groups
+            | Table::GroupMembers
+            | Table::OrgSettings
+            | Table::ProjectCollaborators
+    )
 }
 
 /// Count of each identity in a table; for snapshot tables, only the latest snapshot (by run id).
 pub async fn identity_counts(sink: &dyn ObjectSink, table: Table) -> Result<BTreeMap<String, u64>, StoreError> {
     let recs = read_table(sink, table).await?;
-    let latest_run = if matches!(table, Table::Organizations | Table::Users) {
+    let latest_run = if is_snapshot(table) {
         // the snapshot fetched last (run ids need not sort by time)
         recs.iter()
             .filter_map(|r| {
@@ -150,7 +183,7 @@ impl VerifyReport {
 /// Identity of a record for the duplicate check: snapshot tables are keyed per run.
 fn lake_identity(table: Table, r: &Value) -> Option<String> {
     let id = identity(table, r)?;
-    if matches!(table, Table::Organizations | Table::Users) {
+    if is_snapshot(table) {
         let run = r.pointer("/_ingest/run_id").and_then(Value::as_str).unwrap_or("");
         return Some(format!("{run}/{id}"));
     }
@@ -186,6 +219,9 @@ pub async fn verify_lake(
     let mut heads: BTreeMap<(String, String), (u64, String, String)> = BTreeMap::new();
     if let Some(st) = state {
         for k in st.keys("").await? {
+            if crate::streams::marks::is_mark_key(&k) {
+                continue;
+            }
             let Some(v) = st.load(&k).await? else { continue };
             let Ok(js) = serde_json::from_value::<JobState>(v.value) else { continue };
             if let (Some(h), Some(epoch)) = (js.head, js.epoch) {
@@ -264,6 +300,9 @@ pub async fn verify_lake(
             let (mut n_objects, mut n_records) = (0u64, 0u64);
             for o in &m.objects {
                 covered.insert(o.key.clone());
+                if o.table == crate::streams::segment::WORK_TABLE {
+                    continue; // work handed to other jobs: removed once they consumed it
+                }
                 let Some(body) = sink.get(&o.key).await? else {
                     problem(
                         &mut rep,

@@ -306,7 +306,10 @@ async fn unknown_params_and_paths() {
     );
     assert_eq!(api.bad("/apps/chats?organization_uuid=x").await, "Unknown query parameter: 'organization_uuid'.");
     assert_eq!(api.bad("/organizations?order=asc").await, "Unknown query parameter: 'order'.");
-    for path in ["/organizations/me", "/nothing", "/apps/sessions/local", "/activities/"] {
+    // sessions are served now; their listing rejects `order` and `order_by` (observed live)
+    assert_eq!(api.bad("/apps/sessions/local?order=desc").await, "Unknown query parameter: 'order'.");
+    assert_eq!(api.bad("/apps/sessions/local?order_by=updated_at").await, "Unknown query parameter: 'order_by'.");
+    for path in ["/organizations/me", "/nothing", "/apps/local_sessions", "/activities/"] {
         let r = api.get(path).await;
         assert_eq!(r.status, 404, "{path}");
         assert_eq!(r.json()["error"]["type"], "not_found_error");
@@ -860,4 +863,179 @@ async fn access_activities_are_emitted() {
     assert!(newest["url"].as_str().unwrap().ends_with("/v1/compliance/apps/chats?bogus=1"));
     assert_eq!(newest["request_id"].as_str(), r.header("request-id").as_deref());
     h.shutdown().await;
+}
+
+#[tokio::test]
+async fn roles_groups_settings_paging_scopes_and_404s() {
+    let (h, api) = start(tenant(), FakeApiConfig::default()).await;
+    let e = h.expected().directory;
+    let orgs: Vec<String> = h.with_tenant(|t| t.orgs.iter().map(|o| o.uuid.clone()).collect());
+    // roles and their permissions, paged (limit 2 / 5): every item once, in a stable order
+    let mut roles = BTreeSet::new();
+    for org in &orgs {
+        let list = api.walk_pages(&format!("/organizations/{org}/roles?limit=2")).await;
+        assert_eq!(api.ok(&format!("/organizations/{org}/roles")).await["data"].as_array().unwrap().len(), list.len());
+        for r in &list {
+            let id = r["id"].as_str().unwrap();
+            assert!(id.starts_with("rbac_role_") && roles.insert(format!("{org}/{id}")));
+            let perms = api.walk_pages(&format!("/organizations/{org}/roles/{id}/permissions?limit=5")).await;
+            assert_eq!(Some(perms.clone()), h.with_tenant(|t| t.role_permissions_json(org, id)));
+            assert!(perms.iter().all(|p| p["resource_type"] == "organization" && p["action"].is_string()));
+            assert_eq!(&api.ok(&format!("/organizations/{org}/roles/{id}")).await, r);
+        }
+    }
+    assert_eq!(roles, e.roles);
+    assert!(roles.len() >= orgs.len() * 5);
+    let r = api.get(&format!("/organizations/{}/roles/rbac_role_01nope/permissions", orgs[0])).await;
+    assert_eq!((r.status.as_u16(), r.message()), (404, "Role not found.".to_string()));
+    let r = api.get("/organizations/00000000-0000-0000-0000-000000000000/roles").await;
+    assert_eq!(r.status, 404);
+    assert!(api.bad(&format!("/organizations/{}/roles?limit=1001", orgs[0])).await.contains("limit"));
+
+    // groups (tenant-wide) and members, paged; name_prefix filters
+    let groups = api.walk_pages("/groups?limit=1").await;
+    assert_eq!(unique(&ids(&groups)), e.groups);
+    assert!(groups.iter().any(|g| g["source_type"] == "scim") && groups.iter().any(|g| g["roles"].is_null()));
+    let sec = api.ok("/groups?name_prefix=Sec").await;
+    assert_eq!(sec["data"].as_array().unwrap().len(), 1);
+    let mut members = BTreeSet::new();
+    for g in &groups {
+        let id = g["id"].as_str().unwrap();
+        for m in api.walk_pages(&format!("/groups/{id}/members?limit=2")).await {
+            assert!(m["email"].is_string() && m["created_at"].is_string());
+            assert!(members.insert(format!("{id}/{}", m["user_id"].as_str().unwrap())));
+        }
+        assert_eq!(&api.ok(&format!("/groups/{id}")).await, g);
+    }
+    assert_eq!(members, e.group_members);
+    let r = api.get("/groups/rbac_group_01nope/members").await;
+    assert_eq!((r.status.as_u16(), r.message()), (404, "Group not found.".to_string()));
+    assert_eq!(api.bad("/groups?page=bogus").await, "The page parameter is not a valid cursor for this request.");
+
+    // settings: verbatim object per org, every documented row type, api_keys; 404 when not enabled
+    let enabled = &e.org_settings;
+    assert!(enabled.len() < orgs.len(), "the default tenant has one organization without settings");
+    for org in &orgs {
+        let r = api.get(&format!("/organizations/{org}/settings")).await;
+        if enabled.contains(org) {
+            assert_eq!(r.status, 200);
+            let v = r.json();
+            assert_eq!(
+                (v["type"].as_str(), v["organization_id"].as_str()),
+                (Some("effective_organization_settings"), Some(org.as_str()))
+            );
+            let types: BTreeSet<&str> =
+                v["settings"].as_array().unwrap().iter().map(|s| s["type"].as_str().unwrap()).collect();
+            assert_eq!(types.len(), 6, "{types:?}");
+            let keys = v["api_keys"].as_array().unwrap();
+            assert!(
+                keys.iter().any(|k| k["is_active"] == false) && keys.iter().all(|k| k["type"] == "compliance_api_key")
+            );
+            assert!(!r.bytes.windows(7).any(|w| w == b"sk-ant-"), "no secret in api_keys");
+        } else {
+            assert_eq!(r.status, 404);
+            assert!(r.message().contains("not found in this organization's hierarchy"), "{}", r.message());
+        }
+    }
+    // the settings endpoint alone answers a missing key with 401 (every other path: 404)
+    let r = api.get_with(&format!("/organizations/{}/settings", orgs[0]), None).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(api.get_with("/groups", None).await.status, 404);
+
+    // scopes: roles, groups and settings need org_data; group members need user_data
+    let org_key = format!("{}orgdataonly{}", shared::fake_api::COMPLIANCE_KEY_PREFIX, "0".repeat(32));
+    let user_key = format!("{}activitiesonly{}", shared::fake_api::COMPLIANCE_KEY_PREFIX, "0".repeat(29));
+    h.set_keys(vec![
+        FakeKey::new(org_key.clone(), &[SCOPE_ORG_DATA]),
+        FakeKey::new(user_key.clone(), &[SCOPE_ACTIVITIES]),
+    ]);
+    let gid = groups[0]["id"].as_str().unwrap();
+    assert_eq!(api.get_with("/groups", Some(&org_key)).await.status, 200);
+    assert_eq!(api.get_with(&format!("/organizations/{}/roles", orgs[0]), Some(&org_key)).await.status, 200);
+    let r = api.get_with(&format!("/groups/{gid}/members"), Some(&org_key)).await;
+    assert_eq!(r.status, 403);
+    assert!(r.message().contains("read:compliance_user_data"), "{}", r.message());
+    for p in [
+        "/groups".to_string(),
+        format!("/organizations/{}/settings", orgs[0]),
+        format!("/organizations/{}/roles", orgs[0]),
+    ] {
+        let r = api.get_with(&p, Some(&user_key)).await;
+        assert_eq!(r.status, 403, "{p}");
+        assert!(r.message().contains("read:compliance_org_data"), "{}", r.message());
+    }
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn code_artifacts_listing_quirks_downloads_and_errors() {
+    let (h, api) = start(small_tenant(), FakeApiConfig::default()).await;
+    let arts = h.with_tenant(|t| t.content.code_artifacts.clone());
+    assert!(arts.len() >= 6);
+    // every artifact_type seen, the unknown one passed through; one without updated_at; one agent-published
+    let types: BTreeSet<&str> = arts.iter().map(|a| a.artifact_type.as_str()).collect();
+    assert!(types.contains("claude_docs") && types.contains("claude_sheets") && types.len() >= 3, "{types:?}");
+    assert!(arts.iter().any(|a| a.updated_at.is_none()) && arts.iter().any(|a| a.owner_user_id.is_none()));
+    // whole walk at limit 20: sorted by identifier, each once, listed versions ≤ 20
+    let all = api.walk_pages("/apps/code/artifacts").await;
+    let listed = ids(&all);
+    assert_eq!(unique(&listed).len(), arts.len());
+    assert!(listed.windows(2).all(|w| w[0] < w[1]), "sorted by identifier");
+    assert!(all.iter().all(|a| a["versions"].as_array().unwrap().len() <= 20));
+    assert!(all.iter().any(|a| a["versions"].as_array().unwrap().len() == 20), "a long history is cut to 20");
+    // filtered pages are short or empty while next_page is set; updated_at never matches a null
+    let filtered = api.walk_pages("/apps/code/artifacts?limit=1&updated_at.gte=2000-01-01T00:00:00Z").await;
+    assert_eq!(filtered.len(), arts.iter().filter(|a| a.updated_at.is_some()).count());
+    let v = api.ok("/apps/code/artifacts?limit=100").await;
+    assert_eq!(v["data"].as_array().unwrap().len(), arts.len());
+    assert!(api.bad("/apps/code/artifacts?limit=101").await.contains("limit"));
+    assert!(api.bad("/apps/code/artifacts?order=asc").await.contains("order"));
+    assert!(api.bad("/apps/code/artifacts?organization_uuid=x").await.contains("organization_uuid"));
+    assert!(api.bad("/apps/code/artifacts?page=bogus").await.contains("cursor"));
+    // version download: a single file with Content-MD5 and the documented name
+    let sheet = arts.iter().find(|a| a.artifact_type == "claude_sheets").unwrap();
+    let ver = sheet.versions.last().unwrap();
+    let r = api.get(&format!("/apps/code/artifacts/{}/versions/{}", sheet.id, ver.id)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.bytes, ver.content);
+    let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&r.bytes));
+    assert_eq!(r.header("content-md5"), Some(md5));
+    assert_eq!(
+        r.header("content-disposition").unwrap(),
+        format!("attachment; filename*=utf-8''{}-{}.txt", sheet.id, ver.id)
+    );
+    // a Claude Doc version: 422 multi_file_unavailable, with or without multi_file_format=zip
+    let doc = arts.iter().find(|a| a.artifact_type == "claude_docs").unwrap();
+    for q in ["", "?multi_file_format=zip"] {
+        let r = api.get(&format!("/apps/code/artifacts/{}/versions/{}{q}", doc.id, doc.versions[0].id)).await;
+        assert_eq!(r.status, 422);
+        assert_eq!(r.json()["error"]["details"]["error_code"], "multi_file_unavailable");
+    }
+    // unknown artifact, unknown version, a version rotated out of the listing: 404
+    let long = arts.iter().find(|a| a.versions.len() > 20).unwrap();
+    for p in [
+        format!("/apps/code/artifacts/cart_01nope/versions/{}", ver.id),
+        format!("/apps/code/artifacts/{}/versions/cart_ver_01nope", sheet.id),
+        format!("/apps/code/artifacts/{}/versions/{}", long.id, long.versions[0].id),
+    ] {
+        assert_eq!(api.get(&p).await.status, 404, "{p}");
+    }
+    // a mutation publishes a new version: updated_at moves, the new version is listed first
+    let m = h.with_tenant(|t| t.mutate(&MutationConfig::at(end() + CDuration::hours(1))));
+    let id = m.content.updated_code_artifacts.first().expect("an updated artifact").clone();
+    let after = api.walk_pages("/apps/code/artifacts").await;
+    let a = after.iter().find(|a| a["id"] == id.as_str()).unwrap();
+    let before = all.iter().find(|a| a["id"] == id.as_str()).unwrap();
+    assert_ne!(a["updated_at"], before["updated_at"]);
+    assert_eq!(a["published_version_id"], a["versions"][0]["id"]);
+    // chat content: the new artifact version and generated file are served
+    for vid in &m.content.new_artifact_versions {
+        let meta = api.ok(&format!("/apps/artifacts/{vid}")).await;
+        assert_eq!(meta["version_id"], vid.as_str());
+        assert!(api.ok(&format!("/apps/artifacts/{vid}/content")).await["content"].is_string());
+    }
+    for gid in &m.content.new_generated_files {
+        assert_eq!(api.ok(&format!("/apps/chats/generated-files/{gid}")).await["id"], gid.as_str());
+        assert_eq!(api.get(&format!("/apps/chats/generated-files/{gid}/content")).await.status, 200);
+    }
 }

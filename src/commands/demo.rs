@@ -45,7 +45,18 @@ fn prepare_store(dir: &Path) -> anyhow::Result<()> {
 pub async fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
     prepare_store(&a.store)?;
     let (fake, key) = start_synthetic(a.seed, Some(a.budget_per_minute)).await?;
-    let start = fake.with_tenant(|t| t.config.start);
+    // one very large local session: the two large-transcript errors are met and handled
+    let start = fake.with_tenant(|t| {
+        t.sessions.make_very_large();
+        t.config.start
+    });
+    // Access Transparency: two events per organization, one more that turns visible two business
+    // days after it was recorded (revealed by the mutation below), all in the fake's signed log
+    let tlog_key = fake.with_tenant(|t| {
+        t.add_access_transparency(t.orgs.len(), 2);
+        t.add_late_access_transparency(0, t.now);
+        shared::synthetic::tlog::log_signer(t.config.seed).log_key().map(|k| k.fingerprint_hex())
+    })?;
     println!(
         "Synthetic tenant (seed {}) served at {} — the same HTTP API a real tenant answers.",
         a.seed,
@@ -69,8 +80,11 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         streams: None,
         workers: 4,
         overlap_minutes: 10,
+        activity_page_size: shared::streams::MAX_ACTIVITY_PAGE_SIZE,
         no_progress: a.no_progress,
         wait: false,
+        // the synthetic log's key (a real tenant's log is verified under Anthropic's pinned key)
+        tlog_trusted_keys: vec![tlog_key],
     };
 
     println!("\n[1/2] First sync (backfill from {}):", shared::time::Timestamp(start));
@@ -94,6 +108,38 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         m.updated_project_ids.len(),
         m.new_project_ids.len(),
         m.new_document_ids.len()
+    );
+    let ms = &m.sessions;
+    println!(
+        "Sessions: {} local and {} remote continued, {} new local, {} new remote, {} pending started, {} remote deleted by its user (gone from the API), {} local messages aged out (retention), {} new session messages.",
+        ms.appended_local.len(),
+        ms.appended_remote.len(),
+        ms.new_local.len(),
+        ms.new_remote.len(),
+        ms.activated_remote.len(),
+        ms.deleted_remote.len(),
+        ms.aged_out_messages.len(),
+        ms.new_message_ids.len()
+    );
+
+    let md = &m.directory;
+    println!(
+        "Directory: {} setting(s) flipped ({}), {} Compliance Access Key(s) added and {} deactivated (expect compliance_key_* rows in transparency_findings), {} group member(s) added and {} removed, {} role(s) with new permissions — see `compliance-lake diff settings --store {}`.",
+        md.flipped_settings.len(),
+        md.flipped_settings.iter().map(|(_, n, o, v)| format!("{n}: {o} → {v}")).collect::<Vec<_>>().join(", "),
+        md.added_keys.len(),
+        md.deactivated_keys.len(),
+        md.members_added.len(),
+        md.members_removed.len(),
+        md.roles_changed.len(),
+        a.store.display()
+    );
+
+    // Access Transparency tamper demo: the log now serves inclusion proofs that do not verify, so the
+    // late event's proof fails and lands in transparency_findings (the TransparencyLogAlarm's metric)
+    fake.with_tenant(|t| t.tlog_faults.wrong_inclusion = true);
+    println!(
+        "Access Transparency: one event turned visible 2 business days late; the fake log now serves a wrong inclusion proof (expect a transparency_findings row)."
     );
 
     println!("\n[2/2] Second sync (incremental):");
@@ -119,6 +165,18 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         (Table::Activities, &expected.activities),
         (Table::ChatMessages, &expected.chat_messages),
         (Table::ProjectDocuments, &expected.project_documents),
+        (Table::LocalSessionMessages, &expected.sessions.local_session_messages),
+        (Table::RemoteSessionMessages, &expected.sessions.remote_session_messages),
+        // directory snapshots: the latest one holds the source, each row once
+        (Table::Roles, &expected.directory.roles),
+        (Table::Groups, &expected.directory.groups),
+        (Table::GroupMembers, &expected.directory.group_members),
+        (Table::OrgSettings, &expected.directory.org_settings),
+        (Table::ProjectCollaborators, &expected.directory.project_collaborators),
+        (Table::ChatArtifacts, &expected.content.chat_artifacts),
+        (Table::GeneratedFiles, &expected.content.generated_files),
+        (Table::CodeArtifacts, &expected.content.code_artifacts),
+        (Table::CodeArtifactVersions, &expected.content.code_artifact_versions),
     ] {
         let mut written = verify::identity_counts(&sink, table).await?;
         if table == Table::ProjectDocuments {
@@ -128,7 +186,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         let c = verify::check(exp, &written);
         all_ok &= c.exact();
         println!(
-            "  {:<18} {:>6} in source  {:>6} written  missing {}  duplicated {}  unexpected {}  {}",
+            "  {:<23} {:>6} in source  {:>6} written  missing {}  duplicated {}  unexpected {}  {}",
             table.as_str(),
             c.expected,
             c.written,
@@ -142,12 +200,32 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
     let chats_ok = expected.chats.iter().all(|id| chat_ids.contains(id)) && versions.values().all(|n| *n == 1);
     all_ok &= chats_ok;
     println!(
-        "  {:<18} {:>6} in source  {:>6} versions written (each once; updated and soft-deleted chats add a version)  {}",
+        "  {:<23} {:>6} in source  {:>6} versions written (each once; updated and soft-deleted chats add a version)  {}",
         "chats",
         expected.chats.len(),
         versions.len(),
         if chats_ok { "✓" } else { "✗" }
     );
+    for (table, exp) in [
+        (Table::LocalSessions, &expected.sessions.local_sessions),
+        (Table::RemoteSessions, &expected.sessions.remote_sessions),
+    ] {
+        let ids: BTreeSet<String> = verify::read_table(&sink, table)
+            .await?
+            .iter()
+            .filter_map(|r| r.get("id").and_then(|v| v.as_str()).map(str::to_string))
+            .collect();
+        let versions = verify::identity_counts(&sink, table).await?;
+        let ok = &ids == exp && versions.values().all(|n| *n == 1);
+        all_ok &= ok;
+        println!(
+            "  {:<23} {:>6} in source  {:>6} versions written (each once; deleted and aged-out sessions kept)  {}",
+            table.as_str(),
+            exp.len(),
+            versions.len(),
+            if ok { "✓" } else { "✗" }
+        );
+    }
     let findings = verify::read_table(&sink, Table::DlpFindings).await?;
     println!("\nDLP findings at ingest: {}\n  {}", findings.len(), super::dlp::summarize(&findings));
     println!("  list them: compliance-lake findings --store {} --severity HIGH", a.store.display());

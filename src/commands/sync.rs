@@ -83,21 +83,31 @@ pub struct StreamArgs {
     /// Activity types to leave out, e.g. compliance_api_accessed (our own polling shows up there).
     #[arg(long, value_delimiter = ',')]
     pub exclude_activity_types: Vec<String>,
-    /// Streams to run (comma-separated): organizations, users, activities, chats, projects.
+    /// Streams to run (comma-separated): organizations, users, activities, chats, projects, local_sessions,
+    /// remote_sessions, access_transparency, transparency_checkpoints, roles, groups, org_settings,
+    /// project_collaborators (directory snapshots: every run of a one-shot sync refreshes them),
+    /// code_artifacts.
     #[arg(long)]
     pub streams: Option<String>,
     /// Jobs run at once (they share the request budget).
     #[arg(long, default_value_t = 4)]
     pub workers: usize,
-    /// Minutes re-read behind the activities watermark (late-indexed events).
+    /// Minutes re-read behind the activities watermark (late-indexed events); at least 2.
     #[arg(long, default_value_t = 10)]
     pub overlap_minutes: i64,
+    /// Activities per page (the API allows up to 5000; fewer requests per activity).
+    #[arg(long, env = "COMPLIANCE_LAKE_ACTIVITY_PAGE_SIZE", default_value_t = shared::streams::MAX_ACTIVITY_PAGE_SIZE)]
+    pub activity_page_size: u32,
     /// Hide progress bars.
     #[arg(long)]
     pub no_progress: bool,
     /// If another sync holds the store, wait for it instead of exiting at once.
     #[arg(long)]
     pub wait: bool,
+    /// Access Transparency log keys to trust besides the ones this release pins: SHA-256
+    /// fingerprints (hex) of their DER public keys, comma-separated (an announced key rotation).
+    #[arg(long, value_delimiter = ',')]
+    pub tlog_trusted_keys: Vec<String>,
 }
 
 impl StreamArgs {
@@ -106,8 +116,19 @@ impl StreamArgs {
             Some(s) => Some(Timestamp::parse(s).with_context(|| "--backfill-start")?),
             None => None,
         };
-        if self.overlap_minutes < 0 {
-            bail!("--overlap-minutes must be ≥ 0");
+        if self.overlap_minutes < shared::streams::MIN_OVERLAP_MINUTES {
+            bail!(
+                "--overlap-minutes {} is too small: it must be at least {} (late-indexed activities land minutes behind newer ones and would be missed)",
+                self.overlap_minutes,
+                shared::streams::MIN_OVERLAP_MINUTES
+            );
+        }
+        if !(1..=shared::streams::MAX_ACTIVITY_PAGE_SIZE).contains(&self.activity_page_size) {
+            bail!(
+                "--activity-page-size {} is out of range: the API accepts 1 to {}",
+                self.activity_page_size,
+                shared::streams::MAX_ACTIVITY_PAGE_SIZE
+            );
         }
         let check_ids = |what: &str, ids: &[String], prefixes: &[&str]| -> anyhow::Result<()> {
             for id in ids {
@@ -126,12 +147,16 @@ impl StreamArgs {
             backfill_start,
             activity_overlap: chrono::Duration::minutes(self.overlap_minutes),
             project_overlap: chrono::Duration::minutes(self.overlap_minutes),
+            session_overlap: chrono::Duration::minutes(self.overlap_minutes),
             org_ids: self.org_ids.clone(),
             user_ids: self.user_ids.clone(),
             project_ids: self.project_ids.clone(),
             exclude_activity_types: self.exclude_activity_types.clone(),
+            activity_page_size: self.activity_page_size,
+            tlog_trusted_fingerprints: self.tlog_trusted_keys.clone(),
             ..SyncConfig::default()
-        })
+        }
+        .with_page_sizes_clamped())
     }
 
     pub fn selection(&self) -> anyhow::Result<StreamSelection> {

@@ -25,7 +25,11 @@ import { Construct } from 'constructs';
 import { addAthenaDefinitions } from './athena';
 import { functionCodeDir } from './assets';
 
-const STREAMS = ['organizations', 'users', 'activities', 'chats', 'projects'] as const;
+const STREAMS = [
+  'organizations', 'users', 'activities', 'chats', 'projects', 'local_sessions', 'remote_sessions', 'access_transparency',
+  'transparency_checkpoints', 'roles', 'groups', 'org_settings', 'project_collaborators',
+  'code_artifacts',
+] as const;
 const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
 function lid<T extends CfnResource>(r: T, id: string): T {
@@ -33,8 +37,14 @@ function lid<T extends CfnResource>(r: T, id: string): T {
   return r;
 }
 
+/** `local_sessions` → `LocalSessions` (logical ids and parameter names, as in infra/template.yaml). */
 function cap(s: string): string {
-  return s[0].toUpperCase() + s.slice(1);
+  return s
+    .split('_')
+    .map((w) => w[0].toUpperCase() + w.slice(1))
+    .join('');
+  // snake_case stream names → PascalCase logical ids (access_transparency → AccessTransparency)
+  return s.split('_').map((w) => w[0].toUpperCase() + w.slice(1)).join('');
 }
 
 export class ComplianceLakeStack extends Stack {
@@ -56,9 +66,29 @@ export class ComplianceLakeStack extends Stack {
       organizations: param('SyncOrganizations', trueFalse('Sync the organizations snapshot (stream "organizations").')),
       users: param('SyncUsers', trueFalse('Sync the users snapshot of every organization (stream "users").')),
       activities: param('SyncActivities', trueFalse('Sync the activity feed (stream "activities").')),
-      chats: param('SyncChats', trueFalse('Sync chats and every message (stream "chats", tables chats + chat_messages).')),
+      chats: param('SyncChats', trueFalse('Sync chats and every message, with the artifacts and generated files they reference (stream "chats", tables chats + chat_messages + chat_artifacts + generated_files).')),
       projects: param('SyncProjects', trueFalse('Sync projects and their documents (stream "projects", tables projects + project_documents).')),
+      local_sessions: param('SyncLocalSessions', trueFalse('Sync Claude Code / Cowork / Claude for Microsoft 365 sessions on users\' machines with whole transcripts (stream "local_sessions", tables local_sessions + local_session_messages).')),
+      remote_sessions: param('SyncRemoteSessions', trueFalse('Sync cloud Cowork sessions with whole transcripts (stream "remote_sessions", tables remote_sessions + remote_session_messages). A session its user deletes is gone from the API; it is polled every ScheduleIntervalMinutes, so keep that short.')),
+      access_transparency: param('SyncAccessTransparency', trueFalse('Sync Access Transparency events (anthropic_access, cmek_preserve) with a 3-business-day reconciliation walk (stream "access_transparency", table activities).')),
+      transparency_checkpoints: param('SyncTransparencyCheckpoints', trueFalse('Verify and archive the Access Transparency log per organization: signed checkpoints, consistency and inclusion proofs (stream "transparency_checkpoints", tables transparency_checkpoints, transparency_inclusions, transparency_findings).')),
+      roles: param('SyncRoles', trueFalse('Snapshot every organization\'s roles with their permissions (stream "roles", table roles) every DirectoryIntervalMinutes.')),
+      groups: param('SyncGroups', trueFalse('Snapshot the groups and their members (stream "groups", tables groups + group_members) every DirectoryIntervalMinutes.')),
+      org_settings: param('SyncOrgSettings', trueFalse('Snapshot every organization\'s effective settings and the Compliance Access Keys (stream "org_settings", table org_settings) every DirectoryIntervalMinutes; a key that appears or is deactivated is a transparency_findings row and alarms (ComplianceKeyChangeAlarm).')),
+      project_collaborators: param('SyncProjectCollaborators', trueFalse('Snapshot who can see each project (stream "project_collaborators", table project_collaborators; one request per project) every DirectoryIntervalMinutes.')),
+      code_artifacts: param('SyncCodeArtifacts', trueFalse('Sync Artifacts (Claude Code sites, Claude Docs, Sheets, ...) from the artifacts listing, each listed version once, with DLP over single-file versions (stream "code_artifacts", tables code_artifacts + code_artifact_versions). Chat artifacts and generated files come with SyncChats.')),
     };
+    const directoryInterval = param('DirectoryIntervalMinutes', {
+      type: 'Number', default: 60, minValue: 0, maxValue: 10080,
+      description:
+        'Cadence of the directory snapshots (roles, groups, org_settings, project_collaborators): a scheduled run takes a ' +
+        'new snapshot only when the last one is at least this old (less 2 minutes of slack), so they do not eat the ' +
+        'request budget. 0 = every scheduled run.',
+    });
+    const tlogKeys = param('TransparencyLogTrustedKeys', {
+      type: 'String', default: '',
+      description: 'Comma-separated SHA-256 fingerprints (hex) of Access Transparency log keys trusted besides the ones this release pins (an announced key rotation). Empty = the pinned keys only.',
+    });
     const backfillStart = param('BackfillStart', {
       type: 'String', default: '',
       allowedPattern: '^$|^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$',
@@ -68,9 +98,15 @@ export class ComplianceLakeStack extends Stack {
     const userIds = param('UserIds', { type: 'String', default: '', description: 'Comma-separated user ids (chats are filtered client-side). Empty = all users.' });
     const projectIds = param('ProjectIds', { type: 'String', default: '', description: 'Comma-separated project ids. Empty = all projects.' });
     const excludeTypes = param('ExcludeActivityTypes', { type: 'String', default: '', description: 'Comma-separated activity types not to store, e.g. compliance_api_accessed.' });
+    // Late-indexed events land minutes behind newer ones: less than 2 minutes of overlap misses them
+    // (the functions refuse it too).
     const overlap = param('OverlapMinutes', {
-      type: 'Number', default: 10, minValue: 0, maxValue: 1440,
-      description: 'Re-read window behind the incremental watermark (late-indexed events); duplicates are skipped.',
+      type: 'Number', default: 10, minValue: 2, maxValue: 1440,
+      description: 'Re-read window behind the incremental watermark (late-indexed events, at least 2 minutes); duplicates are skipped.',
+    });
+    const activityPageSize = param('ActivityPageSize', {
+      type: 'Number', default: 5000, minValue: 1, maxValue: 5000,
+      description: "Activities per request (the API's maximum is 5000; fewer pages, fewer requests).",
     });
     const budget = param('BudgetPerMinute', {
       type: 'Number', default: 600, minValue: 1, maxValue: 600,
@@ -240,7 +276,7 @@ export class ComplianceLakeStack extends Stack {
       assertions: [
         {
           assert: Fn.conditionOr(...STREAMS.map((s) => Fn.conditionEquals(sync[s].valueAsString, 'true'))),
-          assertDescription: 'Enable at least one stream (SyncOrganizations, SyncUsers, SyncActivities, SyncChats, SyncProjects).',
+          assertDescription: 'Enable at least one stream (SyncOrganizations, SyncUsers, SyncActivities, SyncChats, SyncProjects, SyncLocalSessions, SyncRemoteSessions, SyncAccessTransparency, SyncTransparencyCheckpoints, SyncRoles, SyncGroups, SyncOrgSettings, SyncProjectCollaborators, SyncCodeArtifacts).',
         },
       ],
     });
@@ -499,12 +535,12 @@ export class ComplianceLakeStack extends Stack {
       Fn.conditionIf(lockOn.logicalId, { Sid: 'StagingList', Effect: 'Allow', Action: 's3:ListBucket', Resource: Fn.getAtt('StagingBucket', 'Arn') }, Aws.NO_VALUE),
     ];
     const schedulerRole = role('scheduler', 'compliance-lake scheduler (EventBridge -> organizations snapshot + fan-out)', schedulerLogs.attrArn, [
-      { Sid: 'State', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], Resource: table.attrArn },
+      { Sid: 'State', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'], Resource: table.attrArn },
       ...stagingStatements,
       { Sid: 'Enqueue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queue.attrArn },
     ]);
     const workerRole = role('worker', 'compliance-lake worker (SQS job -> API pages -> S3 lake + DLP findings)', workerLogs.attrArn, [
-      { Sid: 'State', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], Resource: table.attrArn },
+      { Sid: 'State', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query'], Resource: table.attrArn },
       // The SQS event source mapping polls with the function's role.
       { Sid: 'ConsumeJobs', Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], Resource: queue.attrArn },
       ...stagingStatements,
@@ -529,7 +565,10 @@ export class ComplianceLakeStack extends Stack {
         COMPLIANCE_LAKE_PROJECT_IDS: projectIds.valueAsString,
         COMPLIANCE_LAKE_EXCLUDE_ACTIVITY_TYPES: excludeTypes.valueAsString,
         COMPLIANCE_LAKE_STREAMS: Fn.join('', STREAMS.map((s) => Token.asString(Fn.conditionIf(streamOn[s].logicalId, `${s},`, '')))),
+        COMPLIANCE_LAKE_TLOG_TRUSTED_KEYS: tlogKeys.valueAsString,
+        COMPLIANCE_LAKE_DIRECTORY_INTERVAL_MINUTES: directoryInterval.valueAsString,
         COMPLIANCE_LAKE_OVERLAP_MINUTES: overlap.valueAsString,
+        COMPLIANCE_LAKE_ACTIVITY_PAGE_SIZE: activityPageSize.valueAsString,
         COMPLIANCE_LAKE_SYNTHETIC: synthetic.valueAsString,
         COMPLIANCE_LAKE_SSE: ifKmsStr('aws:kms', 'AES256'),
         COMPLIANCE_LAKE_KMS_KEY_ID: kmsRef,
@@ -560,6 +599,10 @@ export class ComplianceLakeStack extends Stack {
       schedulerRole, schedulerTimeout.valueAsNumber, schedulerMemory.valueAsNumber, schedulerLogs);
     const worker = fn('worker', 'compliance-lake worker - runs one job per queue message, reports per-message failures',
       workerRole, Token.asNumber(workerTimeout.valueAsString), workerMemory.valueAsNumber, workerLogs);
+    // A job that reaches its deadline continues in a new queue message: Lambda -> SQS -> this same
+    // Lambda. Lambda's recursive-loop detection counts such hops (through the trace header the AWS
+    // SDKs propagate) and drops the event after about 16, which would cut a long backfill off.
+    worker.recursiveLoop = 'Allow';
 
     const rule = lid(new events.CfnRule(this, 'SchedulerFunctionSchedule', {
       description: 'compliance-lake sync run',
@@ -656,6 +699,40 @@ export class ComplianceLakeStack extends Stack {
         treatMissingData: 'breaching',
       }, streamOn[s]);
     }
+    // Quarantine: an item (a chat's messages, a project) failed and is skipped; the stream moves on.
+    for (const [s, on] of [['chat_messages', 'chats'], ['projects', 'projects']] as const) {
+      alarm(`Quarantined${cap(s === 'chat_messages' ? 'chatMessages' : s)}Alarm`, {
+        alarmDescription:
+          `compliance-lake: stream "${s}" holds items in quarantine (they failed and are skipped, retried on a ` +
+          'slower cadence). List them with `compliance-lake status`; fix the cause (a permission, a deleted object) ' +
+          'and they are written exactly once on a later run.',
+        namespace: 'ComplianceLake', metricName: 'QuarantinedItems',
+        dimensions: [{ name: 'Stream', value: s }],
+        statistic: 'Maximum', ...anyOver,
+      }, streamOn[on]);
+    }
+
+    // Access Transparency log: any verification failure (a transparency_findings row) alarms.
+    alarm('TransparencyLogAlarm', {
+      alarmDescription:
+        'compliance-lake: the Access Transparency log failed verification (forked or shrunk log, bad signature or ' +
+        'origin, an inclusion proof that does not match, an event changed, a proof missing > 24 h, the log vanished). ' +
+        'Query transparency_findings in Athena, keep the archived checkpoints (transparency_checkpoints) and contact Anthropic.',
+      namespace: 'ComplianceLake', metricName: 'TransparencyFindings',
+      dimensions: [{ name: 'Stream', value: 'transparency_checkpoints' }],
+      statistic: 'Sum', ...anyOver,
+    }, streamOn['transparency_checkpoints']);
+
+    // Self-audit: a Compliance Access Key appeared, was deactivated or vanished between two settings snapshots.
+    alarm('ComplianceKeyChangeAlarm', {
+      alarmDescription:
+        'compliance-lake: a Compliance Access Key appeared, was deactivated or vanished in the effective organization ' +
+        'settings. Query transparency_findings (kind compliance_key_*) in Athena or run `compliance-lake diff settings`, ' +
+        'and confirm who changed it in claude.ai (Organization settings, API).',
+      namespace: 'ComplianceLake', metricName: 'ComplianceKeyChanges',
+      dimensions: [{ name: 'Stream', value: 'org_settings' }],
+      statistic: 'Sum', ...anyOver,
+    }, streamOn['org_settings']);
 
     // ------------------------------------------------------------------------------------------
     // DLP alerts: rule on DlpAlertEventBus, optional e-mail through a topic of their own

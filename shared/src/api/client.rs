@@ -54,6 +54,8 @@ pub struct CallStats {
     pub log: std::sync::Mutex<Vec<RequestRecord>>,
     /// Microseconds spent waiting for budget tokens (the `BudgetWaitMs` metric).
     pub budget_wait_us: AtomicU64,
+    /// 429 `transcript_read_server_busy` answers (resent unchanged; not counted as rate limiting).
+    pub transcript_busy: AtomicU64,
 }
 
 /// One successful request, as a manifest records it (never the key, never a body).
@@ -165,6 +167,14 @@ impl ApiClient {
         &self.budget
     }
 
+    /// The same client (connection pool, budget, key) with a whole-request timeout of at least `d`:
+    /// very large session transcripts need ≥ 5 minutes per page (spec §7.15).
+    pub fn with_min_request_timeout(&self, d: Duration) -> ApiClient {
+        let mut cfg = (*self.cfg).clone();
+        cfg.request_timeout = cfg.request_timeout.max(d);
+        ApiClient { http: self.http.clone(), cfg: Arc::new(cfg), budget: self.budget.clone() }
+    }
+
     /// `path` is relative to the base URL, e.g. `/v1/compliance/activities`.
     pub fn url(&self, path: &str, query: &[(String, String)]) -> Result<url::Url, ApiError> {
         let base = self.cfg.base_url.trim_end_matches('/');
@@ -201,6 +211,24 @@ impl ApiClient {
         match self.execute(path, &[], stats, false).await? {
             Body::Bytes(b) => {
                 stats.record(path, &[], b.request_id.as_deref());
+                Ok(b)
+            }
+            Body::Json(..) => {
+                Err(ApiError::Malformed { path: path.into(), reason: "expected bytes".into(), request_id: None })
+            }
+        }
+    }
+
+    /// A non-JSON body fetched with a query string (transparency-log checkpoints, `text/plain`).
+    pub async fn get_bytes_with_query(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+        stats: &CallStats,
+    ) -> Result<BytesResponse, ApiError> {
+        match self.execute(path, query, stats, false).await? {
+            Body::Bytes(b) => {
+                stats.record(path, query, b.request_id.as_deref());
                 Ok(b)
             }
             Body::Json(..) => {
@@ -278,7 +306,8 @@ impl ApiClient {
         self.budget.acquire().await;
         stats.budget_wait_us.fetch_add(waited.elapsed().as_micros() as u64, Ordering::Relaxed);
         stats.requests.fetch_add(1, Ordering::Relaxed);
-        let mut req = self.http.get(url.clone()).header("x-api-key", self.key_header()?);
+        let mut req =
+            self.http.get(url.clone()).header("x-api-key", self.key_header()?).timeout(self.cfg.request_timeout);
         if let Some(v) = &self.cfg.anthropic_version {
             req = req.header("anthropic-version", v);
         }
@@ -295,10 +324,11 @@ impl ApiClient {
         let headers = resp.headers().clone();
         let request_id = headers.get("request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
         let info = rate_limit_info(&headers);
-        if !info.is_empty() {
+        let status = resp.status().as_u16();
+        // A 429 is judged once its body is read (`transcript_read_server_busy` must not feed the budget).
+        if !info.is_empty() && status != 429 {
             self.budget.observe(&info);
         }
-        let status = resp.status().as_u16();
         if resp.status().is_success() {
             return Ok((Ok(resp), request_id));
         }
@@ -316,16 +346,34 @@ impl ApiClient {
         let retry_after = headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         let should_retry =
             headers.get("x-should-retry").and_then(|v| v.to_str().ok()).map(|v| v.trim().eq_ignore_ascii_case("true"));
+        // Error bodies are small; cap them hard so a hostile server cannot make us buffer much.
+        let body = read_limited(resp, 64 * 1024).await;
+        let (etype, message, body_rid) = parse_error_body(&body);
+        let code = error_code(&body);
+        let request_id = request_id.or(body_rid);
+        // 429 transcript_read_server_busy is not the rate limit (spec §6, §7.15): no shared pause,
+        // no pacing from its headers; the same request is resent after `retry-after`.
+        if status == 429 && code.as_deref() == Some(TRANSCRIPT_BUSY) {
+            stats.transcript_busy.fetch_add(1, Ordering::Relaxed);
+            let err = ApiError::TranscriptBusy { attempts: attempt, request_id: request_id.clone() };
+            return Ok((Err((Failure::TranscriptBusy { retry_after }, err)), request_id));
+        }
         if status == 429 {
+            if !info.is_empty() {
+                self.budget.observe(&info);
+            }
             stats.rate_limited.fetch_add(1, Ordering::Relaxed);
             let pause = retry_after.unwrap_or_else(|| self.cfg.retry.backoff(attempt, 0.0));
             self.budget.rate_limited(pause);
         }
-        // Error bodies are small; cap them hard so a hostile server cannot make us buffer much.
-        let body = read_limited(resp, 64 * 1024).await;
-        let (etype, message, body_rid) = parse_error_body(&body);
-        let request_id = request_id.or(body_rid);
-        let err = classify(status, &etype, &message, path, request_id.clone(), attempt, should_retry == Some(false));
+        // Whether it travels in `details.error_code` is not documented: the message is checked too.
+        let err = if status == 400
+            && (code.as_deref() == Some(TRANSCRIPT_PAGE_TOO_LARGE) || message.contains("Transcript page too large"))
+        {
+            ApiError::TranscriptPageTooLarge { message, request_id: request_id.clone() }
+        } else {
+            classify(status, &etype, &message, path, request_id.clone(), attempt, should_retry == Some(false))
+        };
         Ok((Err((Failure::Status { status, retry_after, should_retry }, err)), request_id))
     }
 
@@ -376,8 +424,20 @@ async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Vec<u8> {
     out
 }
 
+/// `error.details.error_code` of the 429 that is not a rate limit.
+pub const TRANSCRIPT_BUSY: &str = "transcript_read_server_busy";
+/// `error.details.error_code` (or message "Transcript page too large") of the 400 to change a request on.
+pub const TRANSCRIPT_PAGE_TOO_LARGE: &str = "transcript_page_read_limit_exceeded";
+
+/// `error.details.error_code` of an error body, if it has one.
+pub fn error_code(body: &[u8]) -> Option<String> {
+    let v = serde_json::from_slice::<Value>(body).ok()?;
+    v.pointer("/error/details/error_code").and_then(Value::as_str).map(str::to_string)
+}
+
 fn finalize(err: ApiError, attempts: u32) -> ApiError {
     match err {
+        ApiError::TranscriptBusy { request_id, .. } => ApiError::TranscriptBusy { attempts, request_id },
         ApiError::Server { status, message, should_retry_false, request_id, .. } => {
             ApiError::Server { status, message, attempts, should_retry_false, request_id }
         }

@@ -34,6 +34,16 @@ pub enum ApiError {
     #[error("the API rejected the request (400 {message}){}", rid(.request_id))]
     BadRequest { message: String, request_id: Option<String> },
 
+    /// 400 `transcript_page_read_limit_exceeded` ("Transcript page too large"): this exact request
+    /// will fail again; the caller must change it (oldest-first, a smaller page, a longer timeout).
+    #[error("the API refused a transcript page as too large (400 transcript_page_read_limit_exceeded: {message}); re-read oldest-first with a smaller page{}", rid(.request_id))]
+    TranscriptPageTooLarge { message: String, request_id: Option<String> },
+
+    /// 429 `transcript_read_server_busy` still answered after every resend: the server is busy
+    /// reading a very large transcript. Not the rate limit; a later run may succeed.
+    #[error("the API was still busy reading a large transcript after {attempts} attempts (429 transcript_read_server_busy, not a rate limit){}", rid(.request_id))]
+    TranscriptBusy { attempts: u32, request_id: Option<String> },
+
     #[error("the API rejected the request ({status} {error_type}: {message}){}", rid(.request_id))]
     OtherClient { status: u16, error_type: String, message: String, request_id: Option<String> },
 
@@ -46,7 +56,7 @@ pub enum ApiError {
     #[error("the API sent a response that is not the expected JSON for {path}: {reason}{}", rid(.request_id))]
     Malformed { path: String, reason: String, request_id: Option<String> },
 
-    #[error("the API response for {path} exceeded the {limit}-byte cap (raise --max-response-bytes if this is expected){}", rid(.request_id))]
+    #[error("response too large: the API response for {path} exceeded the {limit}-byte cap (raise --max-response-bytes; on Lambda the cap is an eighth of the function's memory: raise its MemorySize){}", rid(.request_id))]
     TooLarge { path: String, limit: usize, request_id: Option<String> },
 
     #[error("the API answered {status} redirecting {path} to {location_host}; redirects are never followed (the access key must not leave for another host): point --api-base-url at the Compliance API itself{}", rid(.request_id))]
@@ -70,6 +80,7 @@ impl ApiError {
         matches!(
             self,
             ApiError::RateLimited { .. }
+                | ApiError::TranscriptBusy { .. }
                 | ApiError::Transport { .. }
                 | ApiError::Malformed { .. }
                 | ApiError::Server { should_retry_false: false, .. }
@@ -84,6 +95,8 @@ impl ApiError {
             | ApiError::NotFound { request_id, .. }
             | ApiError::RateLimited { request_id, .. }
             | ApiError::BadRequest { request_id, .. }
+            | ApiError::TranscriptPageTooLarge { request_id, .. }
+            | ApiError::TranscriptBusy { request_id, .. }
             | ApiError::OtherClient { request_id, .. }
             | ApiError::Server { request_id, .. }
             | ApiError::Malformed { request_id, .. }
@@ -99,8 +112,8 @@ impl ApiError {
             ApiError::Unauthorized { .. } => Some(401),
             ApiError::Forbidden { .. } => Some(403),
             ApiError::NotAuthenticated { .. } | ApiError::NotFound { .. } => Some(404),
-            ApiError::RateLimited { .. } => Some(429),
-            ApiError::BadRequest { .. } => Some(400),
+            ApiError::RateLimited { .. } | ApiError::TranscriptBusy { .. } => Some(429),
+            ApiError::BadRequest { .. } | ApiError::TranscriptPageTooLarge { .. } => Some(400),
             ApiError::OtherClient { status, .. }
             | ApiError::Server { status, .. }
             | ApiError::Redirected { status, .. } => Some(*status),

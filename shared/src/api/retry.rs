@@ -35,6 +35,8 @@ pub enum Failure {
     Transport,
     /// A 2xx whose body was not the JSON we expect (truncated or corrupted in flight).
     Malformed,
+    /// 429 `transcript_read_server_busy`: not the rate limit. Wait `retry-after`, resend unchanged.
+    TranscriptBusy { retry_after: Option<Duration> },
 }
 
 impl RetryPolicy {
@@ -60,6 +62,15 @@ impl RetryPolicy {
                     return RetryDecision::GiveUp;
                 }
                 RetryDecision::RetryAfter(self.backoff(attempt, jitter))
+            }
+            Failure::TranscriptBusy { retry_after } => {
+                if attempt >= self.max_rate_limited_attempts {
+                    return RetryDecision::GiveUp;
+                }
+                RetryDecision::RetryAfter(match retry_after {
+                    Some(d) => d.max(Duration::from_millis(100)),
+                    None => self.backoff(attempt, 0.0),
+                })
             }
             Failure::Transport | Failure::Malformed => {
                 if attempt >= self.max_attempts {
@@ -124,6 +135,9 @@ mod tests {
             (Failure::Transport, 1, RetryDecision::RetryAfter(s(1))),
             (Failure::Malformed, 2, RetryDecision::RetryAfter(s(2))),
             (Failure::Transport, 6, RetryDecision::GiveUp),
+            (Failure::TranscriptBusy { retry_after: Some(s(7)) }, 1, RetryDecision::RetryAfter(s(7))),
+            (Failure::TranscriptBusy { retry_after: None }, 2, RetryDecision::RetryAfter(s(2))),
+            (Failure::TranscriptBusy { retry_after: Some(s(1)) }, 12, RetryDecision::GiveUp),
         ];
         for (f, a, want) in cases {
             assert_eq!(p.decide(f, a, 0.0), want, "{f:?} attempt {a}");

@@ -19,8 +19,9 @@
 //! **Quotas.** With `B` requests/minute and `K = ceil(60 s / sub_window) + 1` (the most sub-windows
 //! a 60-s interval can touch), window `i` gets `floor((i+1)·B/K) − floor(i·B/K)` tokens. Any `K`
 //! consecutive windows therefore hold exactly `B` tokens, so **any 60-second interval sees at most `B`
-//! tokens granted**, however it is aligned. The sustained rate is `B · (60 s / sub_window) / K`:
-//! 590/min for B = 600 with 1-s windows (98.4 %), 116/min for B = 120 with 2-s windows (96.8 %).
+//! tokens granted**, however it is aligned. `B` here is [`granted_per_minute`] (98.5 % of the budget,
+//! see [`GRANT_HEADROOM`]). The sustained rate is `B · (60 s / sub_window) / K`: 581/min for a budget
+//! of 600 with 1-s windows (96.9 %), 114/min for 120 with 2-s windows (95 %).
 //! A minute's budget can never be spent in its first second: one sub-window holds `≈ B/K` tokens.
 //!
 //! **Local spacer.** Before the shared counter, each process paces itself with a
@@ -35,8 +36,18 @@
 //! path and reaches every worker within the write latency (milliseconds), not a cache period.
 //!
 //! **Server headers.** [`RequestBudget::observe`] lowers the effective `B` to the server's `limit`
-//! when that is lower than the configured budget (never raises it above the configuration), and feeds
-//! `remaining`/`reset` to the local spacer.
+//! when that is lower than the configured budget (never raises it above the configuration).
+//! `remaining` counts *every* request of the tenant, this tool's other workers included, so it is
+//! never read as another tool's use by itself (that was the frozen-shares bug: a worker started
+//! while siblings ran saw their use as foreign and slowed to ~10 requests/min). Instead the shared
+//! counter knows what this tool spent: at most every [`PROBE_EVERY`] a worker sums the sub-window
+//! counters of the last 60 s (one Query) and takes `limit − remaining − ours` as other tools' use;
+//! only that (beyond a small slack for timing) lowers `B` for everyone, for 60 s after it was seen.
+//! The local spacer gets only `limit` and a `remaining == 0` pause, never the `remaining` pace.
+//!
+//! **Fairness.** Tokens are first come, first served per sub-window, and every process paces itself
+//! at the full `B`, so K workers that all want more than `B/K` each win about `1/K` of every
+//! sub-window; a worker started late competes from its first sub-window on.
 //!
 //! ## Cost
 //! One UpdateItem per token when the budget is not saturated. When workers compete for a full
@@ -75,6 +86,23 @@ pub const BUDGET_PREFIX: &str = "budget#";
 pub const PAUSE_SK: &str = "pause";
 /// A shared pause is written into at most this many sub-windows (15 min at 1-s windows).
 pub const MAX_PAUSE_WINDOWS: u64 = 900;
+/// How often one process sums the shared counters to tell other tools' use from ours.
+pub const PROBE_EVERY: Duration = Duration::from_secs(5);
+/// Other tools' use is trusted for this long after it was measured.
+const EXTERNAL_TTL_MS: u64 = 60_000;
+
+/// Requests per minute other tools spend, from one server response and our own shared count:
+/// `limit − remaining − ours`, or 0 within `slack` (the server and the counter see requests at
+/// slightly different times: a token granted but not yet arrived, a sub-window at the edge).
+pub fn other_tools_use(limit: u32, remaining: u32, ours: u64, slack: u64) -> u32 {
+    let used = u64::from(limit.saturating_sub(remaining));
+    let external = used.saturating_sub(ours);
+    if external <= slack {
+        0
+    } else {
+        external.min(u64::from(limit)) as u32
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DynamoBudgetConfig {
@@ -102,6 +130,17 @@ impl DynamoBudgetConfig {
         self.sub_window = sub_window;
         self
     }
+}
+
+/// Share of `B` the shared counter grants: the server counts *arrivals*, so a token granted at the
+/// end of one 60-s interval may arrive in the next; 1.5 % (9 of 600) absorbs about a second of
+/// grant-to-arrival delay and clock skew with 0 limiter 429s (measured by `benches/budget_share.rs`:
+/// without it, 8 workers drew 3 429s a minute from a fake enforcing exactly `B`).
+pub const GRANT_HEADROOM: f64 = 0.985;
+
+/// Tokens per 60 s the shared counter grants for a budget of `per_minute`.
+pub fn granted_per_minute(per_minute: u32) -> u32 {
+    ((per_minute as f64 * GRANT_HEADROOM).floor() as u32).max(1)
 }
 
 /// Number of sub-windows any 60-s interval can touch.
@@ -139,6 +178,14 @@ struct Shared {
     full_through: Option<u64>,
     /// Shared pause known to this process (epoch ms).
     pause_until_ms: u64,
+    /// The `limit` the server announced last (requests per its 60-s window).
+    server_limit: Option<u32>,
+    /// Other tools' use per minute, and until when it counts (epoch ms).
+    external: u32,
+    external_until_ms: u64,
+    /// Last time the shared counters were summed (epoch ms), and whether a sum is running.
+    last_probe_ms: u64,
+    probing: bool,
     stats: BudgetStats,
 }
 
@@ -232,6 +279,95 @@ impl DynamoBudget {
 
     pub fn sub_window(&self) -> Duration {
         self.inner.cfg.sub_window
+    }
+
+    /// Other tools' use per minute currently given up (0 when none was seen in the last minute).
+    pub fn other_tools_per_minute(&self) -> u32 {
+        let s = self.lock();
+        if s.external_until_ms > now_ms() {
+            s.external
+        } else {
+            0
+        }
+    }
+
+    /// Sets the budget in force from the configuration, the server's limit and other tools' use.
+    fn recompute(&self, s: &mut Shared) {
+        let configured = self.inner.cfg.per_minute;
+        if configured == 0 {
+            return;
+        }
+        let base = s.server_limit.map_or(configured, |l| configured.min(l)).max(1);
+        let external = if s.external_until_ms > now_ms() { s.external } else { 0 };
+        let want = base.saturating_sub(external).max(1);
+        self.inner.effective.store(want, Ordering::Relaxed);
+        s.stats.per_minute = want;
+    }
+
+    /// Tokens this tool took in the sub-windows of the last 60 s (one Query over the window items).
+    pub async fn spent_last_minute(&self) -> Result<u64, StoreError> {
+        let sw = self.inner.sub_window_ms;
+        let now = now_ms();
+        let first = now.saturating_sub(60_000) / sw;
+        let last = now / sw;
+        let mut total = 0u64;
+        let mut start_key = None;
+        loop {
+            self.count_call();
+            let out = self
+                .inner
+                .client
+                .query()
+                .table_name(&self.inner.table)
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :a AND :b")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", AttributeValue::S(self.pk()))
+                .expression_attribute_values(":a", AttributeValue::S(self.window_sk(first)))
+                .expression_attribute_values(":b", AttributeValue::S(self.window_sk(last)))
+                .projection_expression("n")
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(|e| {
+                    store_backend(
+                        "Query (budget windows)",
+                        &format!("dynamodb://{}/{}", self.inner.table, self.pk()),
+                        &e,
+                    )
+                })?;
+            for item in out.items() {
+                total += item.get("n").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+            }
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start_key = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(total)
+    }
+
+    /// Measures other tools' use from one response's `limit`/`remaining` (see the module docs).
+    pub async fn probe_other_tools(&self, limit: u32, remaining: u32) -> Result<u32, StoreError> {
+        let ours = self.spent_last_minute().await?;
+        let sw = self.inner.sub_window_ms;
+        let largest_quota = u64::from(self.per_minute().max(limit)).div_ceil(windows_per_minute_span(sw));
+        let slack = (u64::from(limit) / 20).max(2 * largest_quota);
+        let external = other_tools_use(limit, remaining, ours, slack);
+        let mut s = self.lock();
+        s.external = external;
+        s.external_until_ms = if external > 0 { now_ms() + EXTERNAL_TTL_MS } else { 0 };
+        self.recompute(&mut s);
+        if external > 0 {
+            tracing::info!(
+                limit,
+                remaining,
+                ours,
+                other_tools = external,
+                "another tool spends the tenant's budget; giving that share up"
+            );
+        }
+        Ok(external)
     }
 
     /// Total DynamoDB requests made by this budget instance.
@@ -405,7 +541,7 @@ impl DynamoBudget {
                 continue;
             }
             let next_window = Duration::from_millis((index + 1) * sw - now);
-            let quota = window_quota(per_minute, sw, index);
+            let quota = window_quota(granted_per_minute(per_minute), sw, index);
             if known_full || quota == 0 {
                 tokio::time::sleep(next_window).await;
                 continue;
@@ -461,16 +597,46 @@ impl RequestBudget for DynamoBudget {
     }
 
     fn observe(&self, info: &RateLimitInfo) {
-        self.inner.local.observe(info);
-        if let Some(limit) = info.limit {
-            let configured = self.inner.cfg.per_minute;
-            if configured == 0 {
-                return; // unlimited on purpose (benchmarks, fakes); 429s still pause everyone
+        // The local spacer follows the server's limit and an exhausted window, never `remaining` as
+        // a pace: our other workers' use is in it (see the module docs).
+        self.inner.local.observe(&RateLimitInfo {
+            limit: info.limit,
+            remaining: info.remaining.filter(|r| *r == 0),
+            reset: info.reset,
+        });
+        if self.inner.cfg.per_minute == 0 {
+            return; // unlimited on purpose (benchmarks, fakes); 429s still pause everyone
+        }
+        let probe = {
+            let mut s = self.lock();
+            if let Some(limit) = info.limit.filter(|l| *l > 0) {
+                s.server_limit = Some(limit);
             }
-            let want = configured.min(limit);
-            if want > 0 {
-                self.inner.effective.store(want, Ordering::Relaxed);
-                self.lock().stats.per_minute = want;
+            self.recompute(&mut s);
+            let now = now_ms();
+            match (info.limit, info.remaining) {
+                (Some(limit), Some(remaining))
+                    if !s.probing && now.saturating_sub(s.last_probe_ms) >= PROBE_EVERY.as_millis() as u64 =>
+                {
+                    s.probing = true;
+                    s.last_probe_ms = now;
+                    Some((limit, remaining))
+                }
+                _ => None,
+            }
+        };
+        if let Some((limit, remaining)) = probe {
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => {
+                    let me = self.clone();
+                    handle.spawn(async move {
+                        if let Err(e) = me.probe_other_tools(limit, remaining).await {
+                            tracing::warn!(error = %e, "could not read the shared budget counters");
+                        }
+                        me.lock().probing = false;
+                    });
+                }
+                Err(_) => self.lock().probing = false,
             }
         }
     }
@@ -519,5 +685,23 @@ mod tests {
         // 2-s windows at 120/min: 31 windows share 120 tokens → ~3.87 per window.
         assert_eq!(windows_per_minute_span(2000), 31);
         assert_eq!(windows_per_minute_span(1000), 61);
+    }
+}
+
+#[cfg(test)]
+mod share_tests {
+    use super::*;
+
+    #[test]
+    fn sibling_use_is_not_another_tools() {
+        // 8 workers of ours spent 560 of the window; the server says 40 remain: nobody else.
+        assert_eq!(other_tools_use(600, 40, 560, 30), 0);
+        // timing noise (in-flight tokens, window edges) stays within the slack
+        assert_eq!(other_tools_use(600, 20, 560, 30), 0);
+        assert_eq!(other_tools_use(600, 60, 560, 30), 0, "more remaining than expected is not negative use");
+        // another tool spends 200 a minute besides our 380
+        assert_eq!(other_tools_use(600, 20, 380, 30), 200);
+        // nothing of ours counted yet (cold start) and the window nearly empty
+        assert_eq!(other_tools_use(600, 599, 0, 30), 0);
     }
 }

@@ -72,9 +72,8 @@ impl DynamoStateStore {
         &self.table
     }
 
-    /// Deletes a state document (used to move the DLP key out of the table; not part of the
-    /// engine's `StateStore` contract, which only ever advances documents).
-    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+    /// Deletes a state document (per-item marks of a deleted item; moving the DLP key out).
+    pub async fn delete_doc(&self, key: &str) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)
@@ -95,21 +94,41 @@ impl DynamoStateStore {
     }
 }
 
+/// Why a state document cannot be written.
+#[derive(Debug)]
+pub enum EncodeError {
+    /// Over DynamoDB's item limit even compressed: terminal (retrying writes the same bytes).
+    TooLarge {
+        json: usize,
+        compressed: usize,
+    },
+    Other(String),
+}
+
+impl std::fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EncodeError::TooLarge { json, compressed } => write!(
+                f,
+                "state document is too large for DynamoDB: {json} bytes of JSON, {compressed} bytes compressed (max {MAX_COMPRESSED})"
+            ),
+            EncodeError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
 /// The value attribute(s) of a state document.
-pub fn encode_value(value: &Value, inline_limit: usize) -> Result<(&'static str, AttributeValue), String> {
-    let text = serde_json::to_string(value).map_err(|e| format!("cannot encode state as JSON: {e}"))?;
+pub fn encode_value(value: &Value, inline_limit: usize) -> Result<(&'static str, AttributeValue), EncodeError> {
+    let text =
+        serde_json::to_string(value).map_err(|e| EncodeError::Other(format!("cannot encode state as JSON: {e}")))?;
     if text.len() <= inline_limit {
         return Ok(("value", AttributeValue::S(text)));
     }
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(text.as_bytes()).map_err(|e| format!("cannot compress state: {e}"))?;
-    let gz = enc.finish().map_err(|e| format!("cannot compress state: {e}"))?;
+    enc.write_all(text.as_bytes()).map_err(|e| EncodeError::Other(format!("cannot compress state: {e}")))?;
+    let gz = enc.finish().map_err(|e| EncodeError::Other(format!("cannot compress state: {e}")))?;
     if gz.len() > MAX_COMPRESSED {
-        return Err(format!(
-            "state document is too large for DynamoDB: {} bytes of JSON, {} bytes compressed (max {MAX_COMPRESSED})",
-            text.len(),
-            gz.len()
-        ));
+        return Err(EncodeError::TooLarge { json: text.len(), compressed: gz.len() });
     }
     Ok(("value_gz", AttributeValue::B(Blob::new(gz))))
 }
@@ -162,8 +181,13 @@ impl StateStore for DynamoStateStore {
 
     async fn save(&self, key: &str, expected: Option<u64>, value: &Value) -> Result<u64, StoreError> {
         let next = expected.unwrap_or(0) + 1;
-        let (attr, val) = encode_value(value, self.inline_limit)
-            .map_err(|m| StoreError::Backend(format!("{}: {m}", self.where_(key))))?;
+        let (attr, val) = encode_value(value, self.inline_limit).map_err(|e| match e {
+            // Terminal: the same document would be refused again. An operator must look.
+            EncodeError::TooLarge { compressed, .. } => {
+                StoreError::TooLarge { key: self.where_(key), bytes: compressed, limit: MAX_COMPRESSED }
+            }
+            EncodeError::Other(m) => StoreError::Backend(format!("{}: {m}", self.where_(key))),
+        })?;
         let mut req = self
             .client
             .put_item()
@@ -220,6 +244,10 @@ impl StateStore for DynamoStateStore {
         }
         out.sort();
         Ok(out)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.delete_doc(key).await
     }
 }
 

@@ -93,8 +93,8 @@ struct JsonFinding<'a> {
     confidence: super::Confidence,
     start: usize,
     end: usize,
-    preview: String,
-    redacted: String,
+    preview: &'a str,
+    redacted: &'a str,
 }
 
 fn classify_json_error(e: &serde_json::Error) -> String {
@@ -108,45 +108,77 @@ fn classify_json_error(e: &serde_json::Error) -> String {
     format!("{what} at column {}", e.column())
 }
 
+/// Fast-path shape of an input record: the text is borrowed from the line when it has no
+/// escapes. Anything this does not accept (a missing or mistyped field, duplicate keys) is
+/// parsed again as a [`serde_json::Value`] ([`record_slow`]), which decides as before.
+#[derive(serde::Deserialize)]
+struct Record<'a> {
+    id: Option<serde_json::Value>,
+    #[serde(borrow)]
+    text: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The slow path for a line the fast path refused: `Ok((id, text))` for a valid record (e.g.
+/// one with a duplicated key, where the last value wins as in a [`serde_json::Map`]), else why
+/// it is not one. The message never quotes input content.
+fn record_slow(line: &[u8]) -> Result<(serde_json::Value, String), String> {
+    let value: serde_json::Value = serde_json::from_slice(line).map_err(|e| classify_json_error(&e))?;
+    let serde_json::Value::Object(mut obj) = value else {
+        return Err("expected a JSON object".to_string());
+    };
+    let Some(id) = obj.remove("id").filter(|v| v.is_string() || v.is_number()) else {
+        return Err("missing `id` (string or number)".to_string());
+    };
+    match obj.remove("text") {
+        Some(serde_json::Value::String(text)) => Ok((id, text)),
+        _ => Err("missing `text` (string)".to_string()),
+    }
+}
+
 /// Reads JSON Lines (`{"id": …, "text": "…"}` per line), writes one JSON finding per line:
 /// `{"id","detector","severity","confidence","start","end","preview","redacted"}` with UTF-8
 /// byte offsets into that record's `text`. Malformed lines are counted and described in
 /// [`Stats::errors`] (by line number) and do not stop the run; blank lines are skipped.
 /// Records are scanned like attachments (chunked, capped; see [`Stats::truncated_records`]).
-pub fn scan_jsonl(input: impl BufRead, out: &mut impl Write) -> Result<Stats, DlpCliError> {
+///
+/// Output is buffered here (64 KiB, flushed before returning), so `out` may be an unbuffered
+/// or line-buffered handle such as a locked stdout; the line, snippet and preview buffers are
+/// reused from record to record.
+pub fn scan_jsonl(mut input: impl BufRead, out: &mut impl Write) -> Result<Stats, DlpCliError> {
     let scanner = Scanner::global();
     let mut stats = Stats::default();
-    for (idx, line) in input.split(b'\n').enumerate() {
-        let lineno = idx + 1;
-        let line = line?;
-        let line = line.strip_suffix(b"\r").unwrap_or(&line);
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, out);
+    let mut buf: Vec<u8> = Vec::with_capacity(8 << 10);
+    let mut snippet = super::finding::SnippetBuf::default();
+    let mut preview = String::new();
+    let mut lineno = 0usize;
+    loop {
+        buf.clear();
+        if input.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        lineno += 1;
+        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         stats.lines += 1;
-        let mut bad = |msg: String| {
-            stats.bad_lines += 1;
-            stats.errors.push(LineError { line: lineno, message: msg });
+        // A struct also deserialises from a JSON array: only objects take the fast path.
+        let object = line.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        let parsed = if object { serde_json::from_slice::<Record<'_>>(line).ok() } else { None };
+        let (id, text) = match parsed {
+            Some(Record { id: Some(id), text: Some(text) }) if id.is_string() || id.is_number() => (id, text),
+            _ => match record_slow(line) {
+                Ok((id, text)) => (id, std::borrow::Cow::Owned(text)),
+                Err(message) => {
+                    stats.bad_lines += 1;
+                    stats.errors.push(LineError { line: lineno, message });
+                    continue;
+                }
+            },
         };
-        let value: serde_json::Value = match serde_json::from_slice(line) {
-            Ok(v) => v,
-            Err(e) => {
-                bad(classify_json_error(&e));
-                continue;
-            }
-        };
-        let serde_json::Value::Object(obj) = value else {
-            bad("expected a JSON object".to_string());
-            continue;
-        };
-        let Some(id) = obj.get("id").filter(|v| v.is_string() || v.is_number()) else {
-            bad("missing `id` (string or number)".to_string());
-            continue;
-        };
-        let Some(text) = obj.get("text").and_then(|t| t.as_str()) else {
-            bad("missing `text` (string)".to_string());
-            continue;
-        };
+        let text: &str = &text;
         stats.records += 1;
         let report = scanner.scan_document(text);
         if report.truncated {
@@ -156,23 +188,31 @@ pub fn scan_jsonl(input: impl BufRead, out: &mut impl Write) -> Result<Stats, Dl
         if !dets.is_empty() {
             stats.records_with_findings += 1;
         }
+        let disjoint = super::finding::disjoint_sorted(dets);
         for (i, d) in dets.iter().enumerate() {
+            preview.clear();
+            super::finding::write_preview(&mut preview, d.detector, d.value(text));
             let f = JsonFinding {
-                id,
+                id: &id,
                 detector: d.detector,
                 severity: d.severity,
                 confidence: d.confidence,
                 start: d.start,
                 end: d.end,
-                preview: redacted_preview(d.detector, d.value(text)),
-                redacted: redacted_snippet(text, dets, i, SNIPPET_CONTEXT),
+                preview: &preview,
+                redacted: if disjoint {
+                    snippet.render_disjoint(text, dets, i, SNIPPET_CONTEXT)
+                } else {
+                    snippet.render(text, dets, i, SNIPPET_CONTEXT)
+                },
             };
-            serde_json::to_writer(&mut *out, &f)?;
+            serde_json::to_writer(&mut out, &f)?;
             out.write_all(b"\n")?;
             stats.findings += 1;
             stats.max_severity = stats.max_severity.max(d.severity);
         }
     }
+    out.flush()?;
     Ok(stats)
 }
 

@@ -3,7 +3,7 @@
 //! The nearest hotword wins: a positive word closer than any negative word raises confidence,
 //! a closer negative word lowers it (or drops weak shapes).
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 /// Context categories (bit flags).
 pub mod cat {
@@ -14,6 +14,7 @@ pub mod cat {
     pub const AWS: u16 = 1 << 4;
     /// Doc/test words that lower confidence for machine secrets.
     pub const SECRET: u16 = 1 << 5;
+    pub const IBAN: u16 = 1 << 6;
     pub const NUMERIC: u16 = CARD | SSN | PHONE;
 }
 
@@ -196,6 +197,25 @@ const HOTWORDS: &[(&str, u16, u16)] = &[
     ("aws secret", cat::AWS, 0),
     ("aws_secret_key", cat::AWS, 0),
     ("secret-access-key", cat::AWS, 0),
+    // --- IBAN (the word `iban` itself is with the numeric negatives below)
+    ("bank", cat::IBAN, 0),
+    ("bank account", cat::IBAN, 0),
+    ("account", cat::IBAN, 0),
+    ("konto", cat::IBAN, 0),
+    ("kontonummer", cat::IBAN, 0),
+    ("sepa", cat::IBAN, 0),
+    ("swift", cat::IBAN, 0),
+    ("bic", cat::IBAN, 0),
+    ("wire", cat::IBAN, 0),
+    ("transfer", cat::IBAN, 0),
+    ("überweisung", cat::IBAN, 0),
+    ("virement", cat::IBAN, 0),
+    ("rib", cat::IBAN, 0),
+    ("payee", cat::IBAN, 0),
+    ("beneficiary", cat::IBAN, 0),
+    ("remittance", cat::IBAN, 0),
+    ("direct debit", cat::IBAN, 0),
+    ("lastschrift", cat::IBAN, 0),
     // --- negatives for numeric PII
     ("order", 0, cat::NUMERIC),
     ("invoice", 0, cat::NUMERIC),
@@ -227,7 +247,7 @@ const HOTWORDS: &[(&str, u16, u16)] = &[
     ("account no", 0, cat::NUMERIC),
     ("account #", 0, cat::NUMERIC),
     ("acct", 0, cat::NUMERIC),
-    ("iban", 0, cat::NUMERIC),
+    ("iban", cat::IBAN, cat::NUMERIC),
     ("zip", 0, cat::NUMERIC),
     ("postcode", 0, cat::NUMERIC),
     ("version", 0, cat::NUMERIC | cat::IP),
@@ -241,11 +261,11 @@ const HOTWORDS: &[(&str, u16, u16)] = &[
     ("form", 0, cat::PHONE),
     ("po", 0, cat::NUMERIC),
     ("pnr", 0, cat::NUMERIC),
-    ("sample", 0, cat::NUMERIC | cat::SECRET),
-    ("example", 0, cat::NUMERIC | cat::SECRET),
-    ("dummy", 0, cat::NUMERIC | cat::SECRET),
-    ("fake", 0, cat::NUMERIC | cat::SECRET),
-    ("placeholder", 0, cat::NUMERIC | cat::SECRET),
+    ("sample", 0, cat::NUMERIC | cat::SECRET | cat::IBAN),
+    ("example", 0, cat::NUMERIC | cat::SECRET | cat::IBAN),
+    ("dummy", 0, cat::NUMERIC | cat::SECRET | cat::IBAN),
+    ("fake", 0, cat::NUMERIC | cat::SECRET | cat::IBAN),
+    ("placeholder", 0, cat::NUMERIC | cat::SECRET | cat::IBAN),
     ("test card", 0, cat::CARD),
     ("test number", 0, cat::CARD),
     ("redacted", 0, cat::SECRET),
@@ -310,7 +330,7 @@ pub const WINDOW_AFTER: usize = 50;
 /// A negative word after the candidate counts only within this many bytes.
 const NEG_AFTER: usize = 3;
 
-const CATEGORIES: [u16; 6] = [cat::CARD, cat::SSN, cat::PHONE, cat::IP, cat::AWS, cat::SECRET];
+const CATEGORIES: [u16; 7] = [cat::CARD, cat::SSN, cat::PHONE, cat::IP, cat::AWS, cat::SECRET, cat::IBAN];
 
 impl ContextMatcher {
     pub fn new() -> Self {
@@ -318,9 +338,13 @@ impl ContextMatcher {
             .iter()
             .map(|&c| {
                 let words: Vec<&(&str, u16, u16)> = HOTWORDS.iter().filter(|w| (w.1 | w.2) & c != 0).collect();
+                // A DFA: a lookup walks only ~150 bytes, where the DFA is about twice as fast as
+                // the default NFA (measured ~0.6 vs ~1.1 µs); the seven automata then build in
+                // ~2.7 ms instead of ~1.9 ms.
                 let ac = AhoCorasickBuilder::new()
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::LeftmostLongest)
+                    .kind(Some(AhoCorasickKind::DFA))
                     .build(words.iter().map(|w| w.0))
                     .expect("context hotword automaton must build");
                 let meta = words.iter().map(|&&(_, pos, neg)| Word { pos, neg }).collect();

@@ -45,6 +45,12 @@
 //!   look-alike headers (`order`, `zip`, `date`, `version`, `*_id`, `sku`, …) suppress, and any
 //!   other header is neutral (words of other columns never count). Cells under a `password`
 //!   header are checked as passwords.
+//! * **IBANs** (HIGH: a bank account that can be debited, below cards/SSNs): two capitals, two
+//!   check digits and the BBAN, compact or in groups of four, exactly the country's registry
+//!   length, ISO 7064 mod-97 valid; MEDIUM without context, HIGH next to `iban`/`bank`/
+//!   `account`/`sepa`/… or under an `iban` column; published examples (`DE89 3704 …`,
+//!   `GB82 WEST …`) are documentation values. Numbers under an `iban` column are not phones or
+//!   SSNs. Previews show only the country (`DE** …[22 chars]`).
 //! * **IPs**: private ranges are reported (they reveal topology); all-single-digit dotted
 //!   quads (`1.2.3.4`) need an IP word; version/OID words or a neighbouring `.digit`,
 //!   `v`, `==`, `^`, `~` suppress. IPv6 needs one ≥ 3-hex-digit group (no `a::b`).

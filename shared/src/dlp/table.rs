@@ -19,6 +19,8 @@ pub(crate) enum Header {
     Phone,
     Card,
     Password,
+    /// `iban` columns: the IBAN detector's boost, a hard negative for the other numeric ones.
+    Iban,
     /// Order numbers, dates, versions, zip codes, ids, amounts…: numeric look-alikes.
     Negative,
     /// Any other header (name, city, notes, email…).
@@ -45,6 +47,39 @@ pub(crate) struct Cache {
     /// Header class of the block's first columns (0 = not classified yet), so that a large
     /// table classifies each header cell once.
     classes: [u8; 32],
+    /// Delimiter counts of the last two lines looked at (a row and the row above it), so that a
+    /// table of `n` rows counts each line once instead of once per value and delimiter.
+    counts: [Option<(usize, [usize; 4])>; 2],
+}
+
+const DELIMS: [u8; 4] = [b'\t', b'|', b';', b','];
+
+/// `count_delim(line, d)` for the four delimiter bytes in one pass (same quote rule).
+fn delim_counts(line: &[u8]) -> [usize; 4] {
+    let mut n = [0usize; 4];
+    let mut quoted = false;
+    for &b in line {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\t' if !quoted => n[0] += 1,
+            b'|' if !quoted => n[1] += 1,
+            b';' if !quoted => n[2] += 1,
+            b',' if !quoted => n[3] += 1,
+            _ => {}
+        }
+    }
+    n
+}
+
+impl Cache {
+    fn counts_of(&mut self, text: &[u8], ls: usize, le: usize) -> [usize; 4] {
+        if let Some((_, c)) = self.counts.iter().flatten().find(|(at, _)| *at == ls) {
+            return *c;
+        }
+        let c = delim_counts(&text[ls..le]);
+        self.counts = [Some((ls, c)), self.counts[0]];
+        c
+    }
 }
 
 fn encode(h: Header) -> u8 {
@@ -55,6 +90,7 @@ fn encode(h: Header) -> u8 {
         Header::Password => 4,
         Header::Negative => 5,
         Header::Other => 6,
+        Header::Iban => 7,
     }
 }
 
@@ -66,6 +102,7 @@ fn decode(c: u8) -> Option<Header> {
         4 => Header::Password,
         5 => Header::Negative,
         6 => Header::Other,
+        7 => Header::Iban,
         _ => return None,
     })
 }
@@ -88,20 +125,39 @@ pub(crate) fn header_of(text: &[u8], start: usize, end: usize, cache: &mut Cache
     }
     let line = &text[ls..le];
     // Fast exit for prose: a row has a delimiter byte or a run of two spaces.
-    if !line.windows(2).any(|w| matches!(w[0], b'\t' | b'|' | b';' | b',') || w == b"  ")
-        && !line.last().is_some_and(|b| matches!(b, b'\t' | b'|' | b';' | b','))
-    {
+    // (SIMD searches: any delimiter byte anywhere, or two spaces in a row.)
+    if memchr::memchr3(b'\t', b'|', b';', line).is_none() && memchr(b',', line).is_none() && !two_spaces(line) {
         return None;
     }
-    let prev = prev_line(text, ls)?;
-    let prev = &text[prev.0..prev.1];
+    let (ps, pe) = prev_line(text, ls)?;
+    let prev = &text[ps..pe];
+    // The first line of a paragraph (blank line above) starts its block: no header above it
+    // (`find_block` would stop at the blank line).
+    if blank(prev) {
+        return None;
+    }
+    let here = cache.counts_of(text, ls, le);
+    let above = cache.counts_of(text, ps, pe);
     // A comma can be a delimiter or part of a value (`44,205.49` in a fixed-column paste): try
     // each delimiter the line shares with the one above, then fixed columns.
-    for delim in [b'\t', b'|', b';', b','].map(Delim::Byte).into_iter().chain([Delim::Fixed]) {
-        if !shares(line, prev, delim) {
-            continue;
-        }
-        let cells = cell_count(line, delim);
+    for delim in DELIMS.map(Delim::Byte).into_iter().chain([Delim::Fixed]) {
+        // `shares` and `cell_count`, from the cached counts for the delimiter bytes.
+        let cells = match delim {
+            Delim::Byte(d) => {
+                let k = DELIMS.iter().position(|&x| x == d).unwrap_or(0);
+                let n = here[k];
+                if !(n >= 1 && (above[k] == n || (d == b'|' && is_rule(prev)))) {
+                    continue;
+                }
+                n
+            }
+            Delim::Fixed => {
+                if !shares(line, prev, delim) {
+                    continue;
+                }
+                cell_count(line, delim)
+            }
+        };
         if let Some(block) = find_block(text, ls, delim, cells, cache) {
             let (hs, he) = block.header;
             let col = column_at(text, ls, start, delim, (hs, he))?;
@@ -195,6 +251,11 @@ fn next_line(text: &[u8], ls: usize) -> Option<(usize, usize)> {
     line_at(text, ls)
 }
 
+/// A run of two spaces (fixed columns), without building a `memmem` searcher per call.
+fn two_spaces(line: &[u8]) -> bool {
+    memchr::memchr_iter(b' ', line).any(|p| line.get(p + 1) == Some(&b' '))
+}
+
 fn blank(line: &[u8]) -> bool {
     line.iter().all(u8::is_ascii_whitespace)
 }
@@ -240,6 +301,23 @@ fn fixed_starts(line: &[u8]) -> Vec<usize> {
     starts
 }
 
+/// `fixed_starts(line).len()` without building the list.
+fn fixed_count(line: &[u8]) -> usize {
+    let mut n = 0;
+    let mut spaces = 2usize;
+    for &b in line {
+        if b == b' ' {
+            spaces += 1;
+        } else if (b & 0xC0) != 0x80 {
+            if spaces >= 2 {
+                n += 1;
+            }
+            spaces = 0;
+        }
+    }
+    n
+}
+
 /// Whether a line and the line above it can be rows of one table with delimiter `delim`: the
 /// same count (≥ 1) of a delimiter byte, or ≥ 2 cells separated by runs of spaces in both.
 fn shares(line: &[u8], prev: &[u8], delim: Delim) -> bool {
@@ -248,7 +326,7 @@ fn shares(line: &[u8], prev: &[u8], delim: Delim) -> bool {
             let n = count_delim(line, d);
             n >= 1 && (count_delim(prev, d) == n || (d == b'|' && is_rule(prev)))
         }
-        Delim::Fixed => fixed_starts(line).len() >= 2 && fixed_starts(prev).len() >= 2,
+        Delim::Fixed => fixed_count(line) >= 2 && fixed_count(prev) >= 2,
     }
 }
 
@@ -260,7 +338,7 @@ fn pick_delim(line: &[u8], prev: &[u8]) -> Option<Delim> {
 fn cell_count(line: &[u8], delim: Delim) -> usize {
     match delim {
         Delim::Byte(d) => count_delim(line, d),
-        Delim::Fixed => fixed_starts(line).len(),
+        Delim::Fixed => fixed_count(line),
     }
 }
 
@@ -270,7 +348,7 @@ fn same_shape(line: &[u8], delim: Delim, cells: usize) -> bool {
         Delim::Byte(d) => count_delim(line, d) == cells,
         // Fixed columns: a row has at least two aligned cells (values may hold single spaces,
         // and empty cells change the count).
-        Delim::Fixed => fixed_starts(line).len() >= 2,
+        Delim::Fixed => fixed_count(line) >= 2,
     }
 }
 
@@ -572,7 +650,6 @@ const NEGATIVE_WORDS: &[&str] = &[
     "shipment",
     "account",
     "acct",
-    "iban",
     "bic",
     "swift",
     "routing",
@@ -683,7 +760,8 @@ fn classify(cell: &[u8]) -> Header {
     let phone = has(PHONE_WORDS) || joined.contains("contact number") || joined.contains("contact no");
     let card = has(CARD_WORDS) || joined.contains("credit card") || joined.contains("card number");
     let password = has(PASSWORD_WORDS) || joined.contains("mot de passe");
-    if (ssn || phone || card || password) && has(META_WORDS) {
+    let iban = has(&["iban", "ibans"]);
+    if (ssn || phone || card || password || iban) && has(META_WORDS) {
         return Header::Other; // `phone_type`, `card_holder`, `password_hash`
     }
     // A category word wins over a negative one: `employee ssn`, `ssn no`, `order phone`.
@@ -695,6 +773,8 @@ fn classify(cell: &[u8]) -> Header {
         Header::Password
     } else if card {
         Header::Card
+    } else if iban {
+        Header::Iban
     } else if has(NEGATIVE_WORDS) || comps.iter().any(|c| c.len() > 3 && c.len() <= 10 && c.ends_with("id")) {
         Header::Negative
     } else {
@@ -777,6 +857,16 @@ mod tests {
     }
 
     #[test]
+    fn delim_counts_match_count_delim() {
+        for line in [&b"a,\"b,c\",d\te|f;g"[..], b"", b"\"\"\",,,|", b"x\ty\tz"] {
+            let c = delim_counts(line);
+            for (k, d) in DELIMS.iter().enumerate() {
+                assert_eq!(c[k], count_delim(line, *d));
+            }
+        }
+    }
+
+    #[test]
     fn header_classes() {
         assert_eq!(classify(b"social_security_number"), Header::Ssn);
         assert_eq!(classify(b"SSN#"), Header::Ssn);
@@ -791,5 +881,7 @@ mod tests {
         assert_eq!(classify(b"employee_id"), Header::Negative);
         assert_eq!(classify(b"order #"), Header::Negative);
         assert_eq!(classify(b"notes"), Header::Other);
+        assert_eq!(classify(b"IBAN"), Header::Iban);
+        assert_eq!(classify(b"iban_country"), Header::Other);
     }
 }

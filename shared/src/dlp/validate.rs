@@ -23,6 +23,26 @@ pub fn prev_byte(text: &[u8], i: usize) -> Option<u8> {
     }
 }
 
+/// Whether `hay` contains `needle` (non-empty). For the short haystacks of validators and
+/// windows: `memchr` on the first byte, no per-call `memmem` searcher to build.
+#[inline]
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    memchr::memchr_iter(first, hay).any(|p| hay[p + 1..].starts_with(rest))
+}
+
+/// ASCII case-insensitive [`contains`]; `needle` is given in lower case.
+#[inline]
+pub fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), hay)
+        .any(|p| hay.get(p + 1..p + 1 + rest.len()).is_some_and(|w| w.eq_ignore_ascii_case(rest)))
+}
+
 /// Position of the first ASCII digit at or after `i` (SWAR, 8 bytes per step).
 #[inline]
 pub fn next_digit(b: &[u8], mut i: usize) -> Option<usize> {
@@ -508,8 +528,175 @@ pub fn ipv4_is_documentation(o: [u8; 4]) -> bool {
     matches!((o[0], o[1], o[2]), (192, 0, 2) | (198, 51, 100) | (203, 0, 113))
 }
 
+/// IBAN lengths by country (ISO 13616 registry: the 2-letter code and the total length),
+/// sorted by code for binary search.
+const IBAN_LENGTHS: &[(&[u8; 2], u8)] = &[
+    (b"AD", 24),
+    (b"AE", 23),
+    (b"AL", 28),
+    (b"AT", 20),
+    (b"AZ", 28),
+    (b"BA", 20),
+    (b"BE", 16),
+    (b"BG", 22),
+    (b"BH", 22),
+    (b"BI", 27),
+    (b"BR", 29),
+    (b"BY", 28),
+    (b"CH", 21),
+    (b"CR", 22),
+    (b"CY", 28),
+    (b"CZ", 24),
+    (b"DE", 22),
+    (b"DJ", 27),
+    (b"DK", 18),
+    (b"DO", 28),
+    (b"EE", 20),
+    (b"EG", 29),
+    (b"ES", 24),
+    (b"FI", 18),
+    (b"FK", 18),
+    (b"FO", 18),
+    (b"FR", 27),
+    (b"GB", 22),
+    (b"GE", 22),
+    (b"GI", 23),
+    (b"GL", 18),
+    (b"GR", 27),
+    (b"GT", 28),
+    (b"HR", 21),
+    (b"HU", 28),
+    (b"IE", 22),
+    (b"IL", 23),
+    (b"IQ", 23),
+    (b"IS", 26),
+    (b"IT", 27),
+    (b"JO", 30),
+    (b"KW", 30),
+    (b"KZ", 20),
+    (b"LB", 28),
+    (b"LC", 32),
+    (b"LI", 21),
+    (b"LT", 20),
+    (b"LU", 20),
+    (b"LV", 21),
+    (b"LY", 25),
+    (b"MC", 27),
+    (b"MD", 24),
+    (b"ME", 22),
+    (b"MK", 19),
+    (b"MN", 20),
+    (b"MR", 27),
+    (b"MT", 31),
+    (b"MU", 30),
+    (b"NI", 28),
+    (b"NL", 18),
+    (b"NO", 15),
+    (b"OM", 23),
+    (b"PK", 24),
+    (b"PL", 28),
+    (b"PS", 29),
+    (b"PT", 25),
+    (b"QA", 29),
+    (b"RO", 24),
+    (b"RS", 22),
+    (b"RU", 33),
+    (b"SA", 24),
+    (b"SC", 31),
+    (b"SD", 18),
+    (b"SE", 24),
+    (b"SI", 19),
+    (b"SK", 24),
+    (b"SM", 27),
+    (b"SO", 23),
+    (b"ST", 25),
+    (b"SV", 28),
+    (b"TL", 23),
+    (b"TN", 24),
+    (b"TR", 26),
+    (b"UA", 29),
+    (b"VA", 22),
+    (b"VG", 24),
+    (b"XK", 20),
+    (b"YE", 30),
+];
+
+/// Total IBAN length of a country, if it uses IBANs.
+pub fn iban_length(country: &[u8]) -> Option<usize> {
+    let cc: [u8; 2] = country.try_into().ok()?;
+    IBAN_LENGTHS.binary_search_by(|(c, _)| c.cmp(&&cc)).ok().map(|i| IBAN_LENGTHS[i].1 as usize)
+}
+
+/// ISO 7064 mod 97-10 check of a compact IBAN (upper-case letters and digits, no spaces):
+/// the country's length, two check digits `02..=98`, and the number with its first four
+/// characters moved to the end (letters as 10..35) ≡ 1 (mod 97). No allocation.
+pub fn iban_valid(iban: &[u8]) -> bool {
+    if iban.len() < 15 || iban.len() > 34 || iban_length(&iban[..2]) != Some(iban.len()) {
+        return false;
+    }
+    if !iban[2].is_ascii_digit()
+        || !iban[3].is_ascii_digit()
+        || !iban[4..].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
+        return false;
+    }
+    let check = (iban[2] - b'0') * 10 + (iban[3] - b'0');
+    if !(2..=98).contains(&check) {
+        return false;
+    }
+    let mut rem: u32 = 0;
+    for &b in iban[4..].iter().chain(&iban[..4]) {
+        rem = if b.is_ascii_digit() {
+            (rem * 10 + (b - b'0') as u32) % 97
+        } else {
+            (rem * 100 + (b - b'A' + 10) as u32) % 97
+        };
+    }
+    rem == 1
+}
+
+/// Published IBAN examples (ISO 13616, bank and standards documentation) that must not alert.
+pub fn iban_is_documentation(iban: &[u8]) -> bool {
+    const EXAMPLES: &[&[u8]] = &[
+        b"GB82WEST12345698765432",
+        b"GB29NWBK60161331926819",
+        b"DE89370400440532013000",
+        b"FR1420041010050500013M02606",
+        b"NL91ABNA0417164300",
+        b"BE68539007547034",
+        b"CH9300762011623852957",
+        b"ES9121000418450200051332",
+        b"IT60X0542811101000000123456",
+        b"AT611904300234573201",
+        b"GB33BUKB20201555555555",
+        b"DE75512108001245126199",
+    ];
+    EXAMPLES.contains(&iban)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn iban_mod97_and_lengths() {
+        use super::{iban_length, iban_valid};
+        assert!(IBAN_LENGTHS_SORTED());
+        assert!(iban_valid(b"GB82WEST12345698765432"));
+        assert!(iban_valid(b"DE89370400440532013000"));
+        assert!(iban_valid(b"NO9386011117947"));
+        assert!(!iban_valid(b"GB82WEST12345698765433"), "one digit off");
+        assert!(!iban_valid(b"GB28WEST12345698765432"), "check digits swapped");
+        assert!(!iban_valid(b"DE8937040044053201300"), "too short for DE");
+        assert!(!iban_valid(b"XX82WEST12345698765432"), "unknown country");
+        assert!(!iban_valid(b"gb82west12345698765432"), "lower case");
+        assert_eq!(iban_length(b"FR"), Some(27));
+        assert_eq!(iban_length(b"US"), None);
+    }
+
+    #[allow(non_snake_case)]
+    fn IBAN_LENGTHS_SORTED() -> bool {
+        super::IBAN_LENGTHS.windows(2).all(|w| w[0].0 < w[1].0)
+    }
+
     use super::*;
 
     #[test]

@@ -14,6 +14,7 @@ pub const KNOWN_ACTIVITY_TYPES: &[&str] = &[
     "admin_setup_checklist_step_delegation_cancelled",
     "age_verified",
     "anonymous_mobile_login_attempted",
+    "anthropic_access", // Access Transparency (spec §7.1.1)
     "api_key_created",
     "audit_log_export_accessed",
     "audit_log_export_started",
@@ -158,6 +159,7 @@ pub const KNOWN_ACTIVITY_TYPES: &[&str] = &[
     "claude_user_seat_tier_updated",
     "claude_user_settings_updated",
     "cli_plugin_exec_policy_updated",
+    "cmek_preserve", // Access Transparency (spec §7.1.1)
     "compliance_api_accessed",
     "cowork_session_updated",
     "design_project_artifact_published",

@@ -13,11 +13,13 @@ pub struct ApiError {
     pub details: bool,
     /// Extra response headers (e.g. `retry-after`, `x-should-retry`).
     pub headers: Vec<(String, String)>,
+    /// `error.details.error_code` (e.g. `transcript_read_server_busy`).
+    pub error_code: Option<&'static str>,
 }
 
 impl ApiError {
     pub fn new(status: u16, kind: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, kind, message: message.into(), details: false, headers: vec![] }
+        ApiError { status, kind, message: message.into(), details: false, headers: vec![], error_code: None }
     }
 
     /// 404 `Not found` — unknown path, missing key or wrong key type (indistinguishable).
@@ -84,8 +86,14 @@ impl ApiError {
         let mut err = Map::new();
         err.insert("type".into(), json!(self.kind));
         err.insert("message".into(), json!(self.message));
-        if self.details {
-            err.insert("details".into(), json!({"error_visibility": "user_facing"}));
+        match (self.details, self.error_code) {
+            (_, Some(code)) => {
+                err.insert("details".into(), json!({"error_visibility": "user_facing", "error_code": code}));
+            }
+            (true, None) => {
+                err.insert("details".into(), json!({"error_visibility": "user_facing"}));
+            }
+            (false, None) => {}
         }
         json!({"type": "error", "error": Value::Object(err), "request_id": request_id})
     }

@@ -63,6 +63,9 @@ pub struct Faults {
     pub oversized_body: Option<OversizedBody>,
     /// One-shot faults consumed in order of first match.
     pub scripted: Vec<ScriptedFault>,
+    /// Faults answered to *every* matching request until cleared (a poisoned item: a permanent
+    /// 403 on one chat's messages, one file, one project).
+    pub sticky: Vec<ScriptedFault>,
 }
 
 impl Default for Faults {
@@ -78,6 +81,7 @@ impl Default for Faults {
             malformed_json_every_nth: None,
             oversized_body: None,
             scripted: vec![],
+            sticky: vec![],
         }
     }
 }
@@ -128,10 +132,12 @@ impl FaultState {
         }
     }
 
-    /// Pop the first scripted fault whose substring matches.
+    /// Pop the first scripted fault whose substring matches (else a sticky one, kept).
     pub fn take_scripted(&mut self, path_and_query: &str) -> Option<ScriptedFault> {
-        let pos = self.scripted.iter().position(|f| path_and_query.contains(&f.path_contains))?;
-        self.scripted.remove(pos)
+        if let Some(pos) = self.scripted.iter().position(|f| path_and_query.contains(&f.path_contains)) {
+            return self.scripted.remove(pos);
+        }
+        self.faults.sticky.iter().find(|f| path_and_query.contains(&f.path_contains)).cloned()
     }
 
     /// Decide on an injected 429 / 5xx for an authenticated request.

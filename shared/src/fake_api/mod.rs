@@ -12,13 +12,18 @@
 //! ```
 
 pub mod activity_types;
+pub mod artifacts;
 pub mod cursor;
+pub mod directory;
 pub mod errors;
 pub mod faults;
 pub mod query;
 pub mod ratelimit;
 pub mod routes;
+pub mod scale_routes;
 mod server;
+pub mod sessions;
+pub mod tlog;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -131,6 +136,18 @@ pub struct FakeStats {
     /// Responses deliberately padded (oversized body).
     pub injected_oversized: u64,
     pub request_log: Vec<LoggedRequest>,
+    /// Requests per endpoint, ids replaced by `{}` (`/v1/compliance/apps/chats/{}/messages`): all of
+    /// them, unlike the capped log.
+    pub by_endpoint: BTreeMap<String, u64>,
+}
+
+/// The endpoint of a request path: literal segments kept, ids (anything with a digit) as `{}`.
+pub fn endpoint_of(path_and_query: &str) -> String {
+    let path = path_and_query.split('?').next().unwrap_or("");
+    path.split('/')
+        .map(|seg| if seg.bytes().any(|b| b.is_ascii_digit()) && seg != "v1" { "{}" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 impl FakeStats {

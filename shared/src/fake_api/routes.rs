@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use super::activity_types::KNOWN_ACTIVITY_TYPES;
 use super::cursor;
 use super::errors::ApiError;
-use super::query::Query;
+use super::query::{Query, TimeRange};
 use crate::synthetic::ids::ts_z;
 use crate::synthetic::{ActivityRecord, ChatRecord, MessageRecord, Tenant};
 
@@ -39,6 +39,24 @@ pub enum Route {
     ProjectCollaborators(String),
     Document(String),
     DocumentMeta(String),
+    LocalSessions,
+    LocalSession(String),
+    LocalSessionMessages(String),
+    RemoteSessions,
+    RemoteSessionMessages(String),
+    /// Access Transparency log endpoints (`tlog.rs`).
+    Tlog(super::tlog::TlogRoute),
+    // Directory and configuration (`directory.rs`)
+    Roles(String),
+    Role(String, String),
+    RolePermissions(String, String),
+    OrgSettings(String),
+    Groups,
+    Group(String),
+    GroupMembers(String),
+    /// Artifacts (`artifacts.rs`): the listing and a version download.
+    CodeArtifacts,
+    CodeArtifactVersion(String, String),
 }
 
 impl Route {
@@ -53,6 +71,9 @@ impl Route {
             return None;
         }
         let s = |x: &str| x.to_string();
+        if let Some(r) = super::tlog::TlogRoute::parse(&seg) {
+            return Some(Route::Tlog(r));
+        }
         Some(match seg.as_slice() {
             ["activities"] => Route::Activities,
             ["organizations"] => Route::Organizations,
@@ -71,6 +92,20 @@ impl Route {
             ["apps", "projects", id] => Route::Project(s(id)),
             ["apps", "projects", id, "attachments"] => Route::ProjectAttachments(s(id)),
             ["apps", "projects", id, "collaborators"] => Route::ProjectCollaborators(s(id)),
+            ["apps", "sessions", "local"] => Route::LocalSessions,
+            ["apps", "sessions", "local", id] => Route::LocalSession(s(id)),
+            ["apps", "sessions", "local", id, "messages"] => Route::LocalSessionMessages(s(id)),
+            ["apps", "sessions", "remote"] => Route::RemoteSessions,
+            ["apps", "sessions", "remote", id, "messages"] => Route::RemoteSessionMessages(s(id)),
+            ["organizations", org, "roles"] => Route::Roles(s(org)),
+            ["organizations", org, "roles", role] => Route::Role(s(org), s(role)),
+            ["organizations", org, "roles", role, "permissions"] => Route::RolePermissions(s(org), s(role)),
+            ["organizations", org, "settings"] => Route::OrgSettings(s(org)),
+            ["groups"] => Route::Groups,
+            ["groups", id] => Route::Group(s(id)),
+            ["groups", id, "members"] => Route::GroupMembers(s(id)),
+            ["apps", "code", "artifacts"] => Route::CodeArtifacts,
+            ["apps", "code", "artifacts", a, "versions", v] => Route::CodeArtifactVersion(s(a), s(v)),
             _ => return None,
         })
     }
@@ -78,8 +113,14 @@ impl Route {
     /// The scope this endpoint needs (`read:org_audit` is always accepted as well).
     pub fn scope(&self) -> &'static str {
         match self {
-            Route::Activities => SCOPE_ACTIVITIES,
-            Route::Organizations => SCOPE_ORG_DATA,
+            Route::Activities | Route::Tlog(_) => SCOPE_ACTIVITIES,
+            Route::Organizations
+            | Route::Roles(_)
+            | Route::Role(..)
+            | Route::RolePermissions(..)
+            | Route::OrgSettings(_)
+            | Route::Groups
+            | Route::Group(_) => SCOPE_ORG_DATA,
             _ => SCOPE_USER_DATA,
         }
     }
@@ -96,6 +137,7 @@ pub enum Reply {
 pub fn handle(route: &Route, q: &Query, t: &Tenant) -> Result<Reply, ApiError> {
     match route {
         Route::Activities => activities(q, t),
+        Route::Tlog(r) => super::tlog::handle(*r, q, t),
         Route::Organizations => organizations(q, t),
         Route::Users(org) => users(q, t, org),
         Route::Chats => chats(q, t),
@@ -165,28 +207,42 @@ pub fn handle(route: &Route, q: &Query, t: &Tenant) -> Result<Reply, ApiError> {
             q.check_allowed(&[])?;
             t.document_metadata_json(id).map(Reply::Json).ok_or_else(no_document)
         }
+        Route::LocalSessions => super::sessions::local_list(q, t),
+        Route::LocalSession(id) => super::sessions::local_get(q, t, id),
+        Route::LocalSessionMessages(id) => super::sessions::local_messages(q, t, id),
+        Route::RemoteSessions => super::sessions::remote_list(q, t),
+        Route::RemoteSessionMessages(id) => super::sessions::remote_messages(q, t, id),
+        Route::Roles(org) => super::directory::roles(q, t, org),
+        Route::Role(org, role) => super::directory::role(q, t, org, role),
+        Route::RolePermissions(org, role) => super::directory::role_permissions(q, t, org, role),
+        Route::OrgSettings(org) => super::directory::settings(q, t, org),
+        Route::Groups => super::directory::groups(q, t),
+        Route::Group(id) => super::directory::group(q, t, id),
+        Route::GroupMembers(id) => super::directory::group_members(q, t, id),
+        Route::CodeArtifacts => super::artifacts::list(q, t),
+        Route::CodeArtifactVersion(a, v) => super::artifacts::version(q, t, a, v),
     }
 }
 
-fn no_project() -> ApiError {
+pub(crate) fn no_project() -> ApiError {
     ApiError::resource_not_found("No project is found with the provided id.")
 }
 
-fn no_document() -> ApiError {
+pub(crate) fn no_document() -> ApiError {
     ApiError::resource_not_found("No project document found with the provided id.")
 }
 
-fn range_params(field: &str) -> [String; 4] {
+pub(crate) fn range_params(field: &str) -> [String; 4] {
     [format!("{field}.gt"), format!("{field}.gte"), format!("{field}.lt"), format!("{field}.lte")]
 }
 
-fn allowed<'a>(base: &[&'a str], extra: &'a [String]) -> Vec<&'a str> {
+pub(crate) fn allowed<'a>(base: &[&'a str], extra: &'a [String]) -> Vec<&'a str> {
     let mut v: Vec<&str> = base.to_vec();
     v.extend(extra.iter().map(String::as_str));
     v
 }
 
-fn one_cursor(q: &Query) -> Result<(Option<&str>, Option<&str>), ApiError> {
+pub(crate) fn one_cursor(q: &Query) -> Result<(Option<&str>, Option<&str>), ApiError> {
     let a = q.get("after_id");
     let b = q.get("before_id");
     if a.is_some() && b.is_some() {
@@ -195,15 +251,15 @@ fn one_cursor(q: &Query) -> Result<(Option<&str>, Option<&str>), ApiError> {
     Ok((a, b))
 }
 
-fn cursor_envelope(data: Vec<Value>, has_more: bool, first: Option<String>, last: Option<String>) -> Value {
+pub(crate) fn cursor_envelope(data: Vec<Value>, has_more: bool, first: Option<String>, last: Option<String>) -> Value {
     json!({"data": data, "has_more": has_more, "first_id": first, "last_id": last})
 }
 
-fn token_envelope(data: Vec<Value>, next: Option<String>) -> Value {
+pub(crate) fn token_envelope(data: Vec<Value>, next: Option<String>) -> Value {
     json!({"data": data, "has_more": next.is_some(), "next_page": next})
 }
 
-fn page_after(q: &Query, scope: &str) -> Result<Option<String>, ApiError> {
+pub(crate) fn page_after(q: &Query, scope: &str) -> Result<Option<String>, ApiError> {
     match q.get("page") {
         None => Ok(None),
         Some(tok) => cursor::decode_page(scope, tok)
@@ -212,7 +268,7 @@ fn page_after(q: &Query, scope: &str) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn org_matches(filter: &[String], org_id: Option<&str>, org_uuid: Option<&str>) -> bool {
+pub(crate) fn org_matches(filter: &[String], org_id: Option<&str>, org_uuid: Option<&str>) -> bool {
     filter.is_empty() || filter.iter().any(|f| Some(f.as_str()) == org_id || Some(f.as_str()) == org_uuid)
 }
 
@@ -232,7 +288,29 @@ fn activity_cursor(t: &Tenant, param: &str, value: &str) -> Result<(DateTime<Utc
     cursor::decode_activity(value).ok_or_else(|| ApiError::invalid(format!("Invalid activity_id format: '{value}'")))
 }
 
-fn activities(q: &Query, t: &Tenant) -> Result<Reply, ApiError> {
+/// Validated parameters of `GET /activities` (shared with the scale tenant's handler).
+pub(crate) struct ActivityParams {
+    pub limit: usize,
+    pub desc: bool,
+    pub types: Vec<String>,
+    pub excluded: Vec<String>,
+    pub actors: Vec<String>,
+    pub orgs: Vec<String>,
+    pub range: TimeRange,
+    pub after: Option<String>,
+    pub before: Option<String>,
+}
+
+impl ActivityParams {
+    pub fn matches(&self, ty: &str, actor: Option<&str>, org_id: Option<&str>, org_uuid: Option<&str>) -> bool {
+        (self.types.is_empty() || self.types.iter().any(|t| t == ty))
+            && !self.excluded.iter().any(|t| t == ty)
+            && (self.actors.is_empty() || actor.is_some_and(|u| self.actors.iter().any(|a| a == u)))
+            && org_matches(&self.orgs, org_id, org_uuid)
+    }
+}
+
+pub(crate) fn activity_params(q: &Query, known: impl Fn(&str) -> bool) -> Result<ActivityParams, ApiError> {
     let ranges = range_params("created_at");
     q.check_allowed(&allowed(
         &[
@@ -250,8 +328,6 @@ fn activities(q: &Query, t: &Tenant) -> Result<Reply, ApiError> {
     ))?;
     let limit = q.limit(100, 5000)?;
     let order = q.choice("order", &["desc", "asc"], "desc")?;
-    let tenant_types: BTreeSet<&str> = t.activities.iter().map(|a| a.activity_type.as_str()).collect();
-    let known = |ty: &str| KNOWN_ACTIVITY_TYPES.contains(&ty) || tenant_types.contains(ty);
     let types = q.all("activity_types[]");
     let excluded = q.all("exclude_activity_types[]");
     for (param, list) in [("activity_types[]", &types), ("exclude_activity_types[]", &excluded)] {
@@ -267,17 +343,39 @@ fn activities(q: &Query, t: &Tenant) -> Result<Reply, ApiError> {
     let orgs = q.all("organization_ids[]");
     let range = q.range("created_at")?;
     let (after, before) = one_cursor(q)?;
-    let after = after.map(|c| activity_cursor(t, "after_id", c)).transpose()?;
-    let before = before.map(|c| activity_cursor(t, "before_id", c)).transpose()?;
+    Ok(ActivityParams {
+        limit,
+        desc: order == "desc",
+        types,
+        excluded,
+        actors,
+        orgs,
+        range,
+        after: after.map(str::to_string),
+        before: before.map(str::to_string),
+    })
+}
+
+fn activities(q: &Query, t: &Tenant) -> Result<Reply, ApiError> {
+    let tenant_types: BTreeSet<&str> = t.activities.iter().map(|a| a.activity_type.as_str()).collect();
+    let known = |ty: &str| KNOWN_ACTIVITY_TYPES.contains(&ty) || tenant_types.contains(ty);
+    let p = activity_params(q, known)?;
+    let after = p.after.as_deref().map(|c| activity_cursor(t, "after_id", c)).transpose()?;
+    let before = p.before.as_deref().map(|c| activity_cursor(t, "before_id", c)).transpose()?;
+    let (limit, order) = (p.limit, if p.desc { "desc" } else { "asc" });
     let items: Vec<&ActivityRecord> = t
         .activities
         .iter()
         .filter(|a| a.visible)
-        .filter(|a| types.is_empty() || types.contains(&a.activity_type))
-        .filter(|a| !excluded.contains(&a.activity_type))
-        .filter(|a| actors.is_empty() || a.actor_user_id.as_ref().is_some_and(|u| actors.contains(u)))
-        .filter(|a| org_matches(&orgs, a.organization_id.as_deref(), a.organization_uuid.as_deref()))
-        .filter(|a| range.contains(a.created_at))
+        .filter(|a| {
+            p.matches(
+                &a.activity_type,
+                a.actor_user_id.as_deref(),
+                a.organization_id.as_deref(),
+                a.organization_uuid.as_deref(),
+            )
+        })
+        .filter(|a| p.range.contains(a.created_at))
         .collect();
     let (page, has_more) =
         cursor::cursor_page(items, |a| (a.created_at, a.id.clone()), order == "desc", after, before, limit);
@@ -321,7 +419,27 @@ fn users(q: &Query, t: &Tenant, org_uuid: &str) -> Result<Reply, ApiError> {
 
 // ---------------------------------------------------------------- chats
 
-fn chats(q: &Query, t: &Tenant) -> Result<Reply, ApiError> {
+/// Validated parameters of `GET /apps/chats` (shared with the scale tenant's handler).
+pub(crate) struct ChatParams {
+    pub limit: usize,
+    pub order_by: &'static str,
+    pub user_ids: Vec<String>,
+    pub orgs: Vec<String>,
+    pub projects: Vec<String>,
+    pub created: TimeRange,
+    pub updated: TimeRange,
+    /// Decoded `(t, chat uuid)` of `after_id` / `before_id`.
+    pub after: Option<(DateTime<Utc>, String)>,
+    pub before: Option<(DateTime<Utc>, String)>,
+}
+
+impl ChatParams {
+    pub fn org_matches(&self, org_id: &str, org_uuid: &str) -> bool {
+        org_matches(&self.orgs, Some(org_id), Some(org_uuid))
+    }
+}
+
+pub(crate) fn chat_params(q: &Query) -> Result<ChatParams, ApiError> {
     let c_ranges = range_params("created_at");
     let u_ranges = range_params("updated_at");
     let mut extra = c_ranges.to_vec();
@@ -331,7 +449,11 @@ fn chats(q: &Query, t: &Tenant) -> Result<Reply, ApiError> {
         &extra,
     ))?;
     let limit = q.limit(100, 1000)?;
-    let order_by = q.choice("order_by", &["created_at", "updated_at"], "created_at")?;
+    let order_by = if q.choice("order_by", &["created_at", "updated_at"], "created_at")? == "updated_at" {
+        "updated_at"
+    } else {
+        "created_at"
+    };
     let user_ids = q.all("user_ids[]");
     if user_ids.len() > 10 {
         return Err(ApiError::invalid(format!(
@@ -373,6 +495,11 @@ fn chats(q: &Query, t: &Tenant) -> Result<Reply, ApiError> {
     };
     let after = after.map(|v| decode("after_id", v)).transpose()?;
     let before = before.map(|v| decode("before_id", v)).transpose()?;
+    Ok(ChatParams { limit, order_by, user_ids, orgs, projects, created, updated, after, before })
+}
+
+fn chats(q: &Query, t: &Tenant) -> Result<Reply, ApiError> {
+    let ChatParams { limit, order_by, user_ids, orgs, projects, created, updated, after, before } = chat_params(q)?;
     let key_t = |c: &ChatRecord| {
         if order_by == "updated_at" {
             c.updated_at
@@ -409,7 +536,7 @@ fn truncate_chars(s: &str, max: i64) -> Option<String> {
 }
 
 /// Apply `tool_use_input_max_chars` / `tool_result_max_chars` to a message.
-fn apply_tool_limits(mut msg: Value, use_max: i64, result_max: i64) -> Value {
+pub(crate) fn apply_tool_limits(mut msg: Value, use_max: i64, result_max: i64) -> Value {
     let Some(blocks) = msg.get_mut("content").and_then(Value::as_array_mut) else {
         return msg;
     };
@@ -446,10 +573,19 @@ fn apply_tool_limits(mut msg: Value, use_max: i64, result_max: i64) -> Value {
     msg
 }
 
-fn messages(q: &Query, t: &Tenant, chat_id: &str) -> Result<Reply, ApiError> {
-    let chat = t
-        .chat(chat_id)
-        .ok_or_else(|| ApiError::resource_not_found(format!("Chat conversation not found: '{chat_id}'")))?;
+/// Validated parameters of `GET /apps/chats/{id}/messages` (shared with the scale handler).
+pub(crate) struct MessageParams {
+    pub limit: Option<usize>,
+    pub desc: bool,
+    pub created: TimeRange,
+    pub updated: TimeRange,
+    pub result_max: i64,
+    pub use_max: i64,
+    pub after: Option<String>,
+    pub before: Option<String>,
+}
+
+pub(crate) fn message_params(q: &Query) -> Result<MessageParams, ApiError> {
     let c_ranges = range_params("created_at");
     let u_ranges = range_params("updated_at");
     let mut extra = c_ranges.to_vec();
@@ -465,6 +601,26 @@ fn messages(q: &Query, t: &Tenant, chat_id: &str) -> Result<Reply, ApiError> {
     let result_max = q.int("tool_result_max_chars", -1, None)?.unwrap_or(10_000);
     let use_max = q.int("tool_use_input_max_chars", -1, None)?.unwrap_or(10_000);
     let (after, before) = one_cursor(q)?;
+    Ok(MessageParams {
+        limit,
+        desc: order == "desc",
+        created,
+        updated,
+        result_max,
+        use_max,
+        after: after.map(str::to_string),
+        before: before.map(str::to_string),
+    })
+}
+
+fn messages(q: &Query, t: &Tenant, chat_id: &str) -> Result<Reply, ApiError> {
+    let chat = t
+        .chat(chat_id)
+        .ok_or_else(|| ApiError::resource_not_found(format!("Chat conversation not found: '{chat_id}'")))?;
+    let p = message_params(q)?;
+    let (limit, created, updated, result_max, use_max) = (p.limit, p.created, p.updated, p.result_max, p.use_max);
+    let order = if p.desc { "desc" } else { "asc" };
+    let (after, before) = (p.after.as_deref(), p.before.as_deref());
     let locate = |param: &str, v: &str| -> Result<usize, ApiError> {
         cursor::decode_message(v)
             .and_then(|u| chat.messages.iter().position(|m| m.uuid == u))
@@ -483,6 +639,7 @@ fn messages(q: &Query, t: &Tenant, chat_id: &str) -> Result<Reply, ApiError> {
     let first = page.first().map(|(_, m)| cursor::encode_message(&m.uuid));
     let last = page.last().map(|(_, m)| cursor::encode_message(&m.uuid));
     let msgs: Vec<Value> = page.iter().map(|(_, m)| apply_tool_limits(m.wire.clone(), use_max, result_max)).collect();
+    t.content.serve_messages(&msgs);
     let mut obj: Map<String, Value> = chat.wire.as_object().cloned().unwrap_or_default();
     obj.insert("chat_messages".into(), Value::Array(msgs));
     obj.insert("has_more".into(), json!(has_more));

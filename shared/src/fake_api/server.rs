@@ -21,6 +21,7 @@ use super::faults::{FaultState, Injected};
 use super::query::Query;
 use super::ratelimit::{LimitState, Limiter};
 use super::routes::{self, Reply, Route, SCOPE_AUDIT};
+use super::scale_routes;
 use super::{
     lock, FakeApiConfig, FakeKey, FakeStats, LoggedRequest, ADMIN_KEY_PREFIX, COMPLIANCE_KEY_PREFIX, REQUEST_LOG_CAP,
 };
@@ -161,6 +162,10 @@ impl Shared {
         // 2. authentication (not counted by the limiter)
         let key = match r.key {
             Some(k) if k.starts_with(COMPLIANCE_KEY_PREFIX) || k.starts_with(ADMIN_KEY_PREFIX) => k,
+            // the settings endpoint alone answers a missing or foreign credential with 401 (spec §5.2)
+            _ if matches!(Route::parse(r.method, r.path), Some(Route::OrgSettings(_))) => {
+                return error_outcome(&ApiError::new(401, "authentication_error", "API key is invalid."), rid, vec![])
+            }
             _ => return error_outcome(&ApiError::not_found(), rid, vec![]),
         };
         let Some(fake_key) = lock(&self.keys).iter().find(|k| k.key == key).cloned() else {
@@ -223,9 +228,15 @@ impl Shared {
         }
         // 7. handler
         let q = Query::parse(r.query);
-        let reply = {
-            let t = lock(&self.tenant);
-            routes::handle(&route, &q, &t)
+        // a scale tenant answers without holding the tenant lock (pages are built from indexes)
+        let scale = lock(&self.tenant).scale.clone();
+        let lazy = scale.as_deref().and_then(|s| scale_routes::handle(&route, &q, s));
+        let reply = match lazy {
+            Some(r) => r,
+            None => {
+                let t = lock(&self.tenant);
+                routes::handle(&route, &q, &t)
+            }
         };
         let reply = match reply {
             Ok(rep) => rep,
@@ -286,6 +297,7 @@ impl Shared {
                 InjectedKind::Oversized => s.injected_oversized += 1,
             }
         }
+        *s.by_endpoint.entry(super::endpoint_of(pq)).or_default() += 1;
         if s.request_log.len() >= REQUEST_LOG_CAP {
             let excess = s.request_log.len() + 1 - REQUEST_LOG_CAP;
             s.request_log.drain(..excess);
@@ -304,6 +316,10 @@ impl Shared {
             ids::tagged_id(&mut *rng, "activity_")
         };
         let mut t = lock(&self.tenant);
+        if t.scale.is_some() {
+            // a scale tenant's feed is immutable
+            return;
+        }
         let now = ids::trunc_micros(chrono::Utc::now());
         let a = synthetic::compliance_api_accessed(
             id,

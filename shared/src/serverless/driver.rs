@@ -5,10 +5,97 @@
 use super::scheduler::{schedule, ScheduleOutcome};
 use super::worker::{work, Delivery, Outcome};
 use super::{HandlerError, Runtime};
+use crate::store::{QueueMessage, StoreError, WorkQueue};
 use crate::time::Timestamp;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// This run's unfinished jobs: job key → (its newest message, when it was sent). A job is finished
+/// when a run of it that *started after* its newest message was sent ends; so work handed to a job
+/// while it was already running (a chats commit waking a busy shard) is never left behind.
+struct Tracker {
+    run_id: String,
+    cfg: Arc<crate::streams::SyncConfig>,
+    jobs: Mutex<BTreeMap<String, (String, tokio::time::Instant)>>,
+    done: tokio::sync::watch::Sender<bool>,
+}
+
+impl Tracker {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (String, tokio::time::Instant)>> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn key_of(&self, body: &str) -> Option<String> {
+        let m = serde_json::from_str::<super::JobMessage>(body).ok()?;
+        (m.run_id == self.run_id).then(|| m.job.key(&self.cfg))
+    }
+
+    fn sent(&self, bodies: &[String]) {
+        let now = tokio::time::Instant::now();
+        let mut jobs = self.lock();
+        for b in bodies {
+            if let Some(k) = self.key_of(b) {
+                jobs.insert(k, (b.clone(), now));
+            }
+        }
+    }
+
+    /// A delivery of `key` that started at `started` ended; `force`: ended for good (dead letter,
+    /// terminal failure, stop) whatever was sent since.
+    fn ended(&self, key: &str, started: tokio::time::Instant, force: bool) {
+        let mut jobs = self.lock();
+        if jobs.get(key).is_some_and(|(_, sent)| force || started >= *sent) {
+            jobs.remove(key);
+        }
+        if jobs.is_empty() {
+            let _ = self.done.send(true);
+        }
+    }
+
+    fn outstanding(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn bodies(&self) -> Vec<String> {
+        self.lock().values().map(|(b, _)| b.clone()).collect()
+    }
+}
+
+/// The queue as this run's workers see it: every message of this run sent through it (fan-out,
+/// continuations, deferrals, jobs handed work) is tracked.
+struct TrackingQueue {
+    inner: Arc<dyn WorkQueue>,
+    tracker: Arc<Tracker>,
+}
+
+#[async_trait::async_trait]
+impl WorkQueue for TrackingQueue {
+    async fn send(&self, bodies: Vec<String>) -> Result<(), StoreError> {
+        self.tracker.sent(&bodies);
+        self.inner.send(bodies).await
+    }
+    async fn send_delayed(&self, bodies: Vec<String>, delay: Duration) -> Result<(), StoreError> {
+        self.tracker.sent(&bodies);
+        self.inner.send_delayed(bodies, delay).await
+    }
+    async fn receive(&self, max: usize) -> Result<Vec<QueueMessage>, StoreError> {
+        self.inner.receive(max).await
+    }
+    async fn ack(&self, id: &str) -> Result<(), StoreError> {
+        self.inner.ack(id).await
+    }
+    async fn release(&self, id: &str) -> Result<(), StoreError> {
+        self.inner.release(id).await
+    }
+    async fn dead_letter(&self, id: &str) -> Result<bool, StoreError> {
+        self.inner.dead_letter(id).await
+    }
+    async fn depth(&self) -> Result<Option<u64>, StoreError> {
+        self.inner.depth().await
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct DriveReport {
@@ -71,38 +158,34 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
         }
         _ => return Ok(report),
     };
-    let outstanding = Arc::new(AtomicI64::new(jobs));
-    // job key → its latest message body, while unfinished
-    let unfinished: Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>> =
-        Arc::new(std::sync::Mutex::new(
-            bodies
-                .iter()
-                .filter_map(|b| {
-                    serde_json::from_str::<super::JobMessage>(b).ok().map(|m| (m.job.key(&rt.cfg), b.clone()))
-                })
-                .collect(),
-        ));
-    let last_progress = Arc::new(std::sync::Mutex::new(tokio::time::Instant::now()));
-    // set when this run's last job ends: wakes workers out of a long poll
-    let (done_tx, done_rx) = tokio::sync::watch::channel(jobs <= 0);
-    let done_tx = Arc::new(done_tx);
+    let (done_tx, done_rx) = tokio::sync::watch::channel(jobs == 0);
+    let tracker = Arc::new(Tracker {
+        run_id: run_id.clone(),
+        cfg: rt.cfg.clone(),
+        jobs: Mutex::new(BTreeMap::new()),
+        done: done_tx,
+    });
+    tracker.sent(&bodies);
+    let mut rt = rt;
+    rt.queue = Arc::new(TrackingQueue { inner: rt.queue.clone(), tracker: tracker.clone() });
+    let last_progress = Arc::new(Mutex::new(tokio::time::Instant::now()));
     let outcomes = Arc::new(tokio::sync::Mutex::new(Vec::new()));
     let unresolved = Arc::new(tokio::sync::Mutex::new(Vec::new()));
     let records = Arc::new(AtomicU64::new(0));
     let stop_at = tokio::time::Instant::now() + opts.max_wall;
     let mut set = tokio::task::JoinSet::new();
     for w in 0..opts.workers.max(1) {
-        let (rt, outcomes, unresolved, records, outstanding) =
-            (rt.clone(), outcomes.clone(), unresolved.clone(), records.clone(), outstanding.clone());
-        let (unfinished, last_progress) = (unfinished.clone(), last_progress.clone());
-        let (done_tx, mut done_rx) = (done_tx.clone(), done_rx.clone());
+        let (rt, outcomes, unresolved, records, tracker) =
+            (rt.clone(), outcomes.clone(), unresolved.clone(), records.clone(), tracker.clone());
+        let last_progress = last_progress.clone();
+        let mut done_rx = done_rx.clone();
         let resend_after = opts.resend_after;
         let run_id = run_id.clone();
         let batch_size = opts.batch_size.max(1);
         let (invocation, hard_kill, max_receives) = (opts.invocation, opts.hard_kill, opts.max_receives);
         set.spawn(async move {
             let mut n = 0u64;
-            while tokio::time::Instant::now() < stop_at && outstanding.load(Ordering::SeqCst) > 0 {
+            while tokio::time::Instant::now() < stop_at && tracker.outstanding() > 0 {
                 // never cancel a receive mid-poll: the queue would hand its messages to nobody
                 let received = rt.queue.receive(batch_size).await;
                 if *done_rx.borrow_and_update() {
@@ -132,8 +215,7 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
                         s
                     };
                     if stalled {
-                        let missing: Vec<String> =
-                            unfinished.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+                        let missing: Vec<String> = tracker.bodies();
                         if !missing.is_empty() {
                             tracing::warn!(
                                 jobs = missing.len(),
@@ -158,7 +240,8 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
                         receive_count: m.receive_count,
                     })
                     .collect();
-                let deadline = tokio::time::Instant::now() + invocation;
+                let started = tokio::time::Instant::now();
+                let deadline = started + invocation;
                 let call = work(&rt, deliveries.clone(), Some(deadline), &owner);
                 let res = if hard_kill {
                     match tokio::time::timeout_at(deadline, call).await {
@@ -206,30 +289,13 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
                     if let Err(e) = r {
                         tracing::warn!(error = %e, "ack/release failed");
                     }
-                    if ours {
-                        let mut u = unfinished.lock().unwrap_or_else(|p| p.into_inner());
-                        match (&job_key, ended) {
-                            // a re-sent duplicate of a job already finished does not count twice
-                            (Some(k), true) => {
-                                if u.remove(k).is_some() && outstanding.fetch_sub(1, Ordering::SeqCst) <= 1 {
-                                    let _ = done_tx.send(true);
-                                }
-                            }
-                            (Some(k), false) => {
-                                // continued or deferred: its newest message is the one to re-send
-                                if let (Some(m), Some(b)) = (parsed.as_ref(), u.get_mut(k)) {
-                                    let next = super::JobMessage {
-                                        continuation: m.continuation + 1,
-                                        deferrals: 0,
-                                        ..m.clone()
-                                    };
-                                    if let Ok(s) = serde_json::to_string(&next) {
-                                        *b = s;
-                                    }
-                                }
-                            }
-                            // an unreadable message is no job of this run
-                            (None, _) => {}
+                    if let (true, Some(k)) = (ours, &job_key) {
+                        match &o {
+                            Outcome::Done { .. } => tracker.ended(k, started, false),
+                            // replaced by the continuation / the deferred copy it sent (tracked)
+                            Outcome::Continued | Outcome::Deferred => {}
+                            _ if ended => tracker.ended(k, started, true),
+                            _ => {}
                         }
                     }
                     outcomes.lock().await.push((id, o));
@@ -240,7 +306,7 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
     while set.join_next().await.is_some() {}
     report.outcomes = std::mem::take(&mut *outcomes.lock().await);
     report.unresolved = std::mem::take(&mut *unresolved.lock().await);
-    let left = outstanding.load(Ordering::SeqCst);
+    let left = tracker.outstanding();
     if left > 0 {
         tracing::error!(jobs = left, "gave up waiting for this run's jobs (max wall time)");
         report.unresolved.push((

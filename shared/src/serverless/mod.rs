@@ -34,6 +34,36 @@ pub struct JobMessage {
     pub deferrals: u32,
 }
 
+/// Spawns jobs of one run onto the queue.
+pub struct QueueSpawner {
+    pub queue: Arc<dyn WorkQueue>,
+    pub run_id: String,
+    pub schedule_time: Timestamp,
+}
+
+#[async_trait::async_trait]
+impl crate::streams::Spawner for QueueSpawner {
+    async fn spawn(&self, jobs: Vec<Job>) -> Result<(), crate::store::StoreError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let bodies = jobs
+            .into_iter()
+            .map(|job| {
+                serde_json::to_string(&JobMessage {
+                    job,
+                    run_id: self.run_id.clone(),
+                    schedule_time: self.schedule_time,
+                    continuation: 0,
+                    deferrals: 0,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| crate::store::StoreError::Backend(e.to_string()))?;
+        self.queue.send(bodies).await
+    }
+}
+
 /// HTTP settings of the API client (the key comes from the [`KeySource`] on each use).
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
@@ -139,6 +169,7 @@ impl Runtime {
             deadline: deadline.map(|d| d.checked_sub(self.deadline_margin).unwrap_or(d)),
             dlp: self.dlp.clone(),
             alerts: self.alerts.clone(),
+            spawner: None,
         }
     }
 }

@@ -105,7 +105,7 @@ pub async fn schedule(
             }
         }
     }
-    let jobs = plan_jobs(&orgs, &rt.cfg.org_ids, &rt.streams);
+    let jobs = plan_jobs(&orgs, &rt.cfg.org_ids, &rt.streams, rt.cfg.chat_shards);
     let bodies: Vec<String> = jobs
         .iter()
         .map(|job| {

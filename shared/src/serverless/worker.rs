@@ -77,7 +77,7 @@ fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// How often a delivery is put back while another worker holds its job, before it is dropped.
-pub const MAX_DEFERRALS: u32 = 5;
+pub const MAX_DEFERRALS: u32 = 8;
 
 async fn work_one(rt: &Runtime, d: &Delivery, deadline: Option<tokio::time::Instant>, owner: &str) -> Outcome {
     let msg: JobMessage = match serde_json::from_str(&d.body) {
@@ -97,7 +97,9 @@ async fn work_one(rt: &Runtime, d: &Delivery, deadline: Option<tokio::time::Inst
         Ok(false) => {
             // Put it back rather than drop it: the holder may be dead (its lease then expires).
             let next = JobMessage { deferrals: msg.deferrals + 1, ..msg.clone() };
-            let delay = ttl.min(Duration::from_secs(900));
+            // 1 s, 2 s, 4 s, … up to the lease's TTL: a live holder (often a shard woken by work
+            // it is already doing) is waited for briefly; a dead one's lease runs out within the TTL
+            let delay = ttl.min(Duration::from_secs(1u64 << msg.deferrals.min(10))).min(Duration::from_secs(900));
             return match serde_json::to_string(&next) {
                 Ok(body) => match rt.queue.send_delayed(vec![body], delay).await {
                     Ok(()) => {
@@ -184,7 +186,12 @@ async fn run(
     }
     // --- end source binding
     let mut continuation = None;
-    let ctx = rt.context(client, &msg.run_id, deadline);
+    let mut ctx = rt.context(client, &msg.run_id, deadline);
+    ctx.spawner = Some(Arc::new(super::QueueSpawner {
+        queue: rt.queue.clone(),
+        run_id: msg.run_id.clone(),
+        schedule_time: msg.schedule_time,
+    }));
     let stats = Arc::new(JobStats::default());
     rt.observer.started(&msg.job, key, stats.clone());
     let t0 = std::time::Instant::now();

@@ -13,10 +13,29 @@ pub enum Table {
     Projects,
     ProjectDocuments,
     DlpFindings,
+    LocalSessions,
+    LocalSessionMessages,
+    RemoteSessions,
+    RemoteSessionMessages,
+    // Access Transparency log (streams/transparency_checkpoints.rs)
+    TransparencyCheckpoints,
+    TransparencyInclusions,
+    TransparencyFindings,
+    // Directory and configuration snapshots (streams/directory/)
+    Roles,
+    Groups,
+    GroupMembers,
+    OrgSettings,
+    ProjectCollaborators,
+    // Content objects (streams/artifacts.rs, streams/code_artifacts.rs)
+    ChatArtifacts,
+    GeneratedFiles,
+    CodeArtifacts,
+    CodeArtifactVersions,
 }
 
 impl Table {
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 24] = [
         Table::Organizations,
         Table::Users,
         Table::Activities,
@@ -25,6 +44,22 @@ impl Table {
         Table::Projects,
         Table::ProjectDocuments,
         Table::DlpFindings,
+        Table::LocalSessions,
+        Table::LocalSessionMessages,
+        Table::RemoteSessions,
+        Table::RemoteSessionMessages,
+        Table::TransparencyCheckpoints,
+        Table::TransparencyInclusions,
+        Table::TransparencyFindings,
+        Table::Roles,
+        Table::Groups,
+        Table::GroupMembers,
+        Table::OrgSettings,
+        Table::ProjectCollaborators,
+        Table::ChatArtifacts,
+        Table::GeneratedFiles,
+        Table::CodeArtifacts,
+        Table::CodeArtifactVersions,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -37,6 +72,22 @@ impl Table {
             Table::Projects => "projects",
             Table::ProjectDocuments => "project_documents",
             Table::DlpFindings => "dlp_findings",
+            Table::LocalSessions => "local_sessions",
+            Table::LocalSessionMessages => "local_session_messages",
+            Table::RemoteSessions => "remote_sessions",
+            Table::RemoteSessionMessages => "remote_session_messages",
+            Table::TransparencyCheckpoints => "transparency_checkpoints",
+            Table::TransparencyInclusions => "transparency_inclusions",
+            Table::TransparencyFindings => "transparency_findings",
+            Table::Roles => "roles",
+            Table::Groups => "groups",
+            Table::GroupMembers => "group_members",
+            Table::OrgSettings => "org_settings",
+            Table::ProjectCollaborators => "project_collaborators",
+            Table::ChatArtifacts => "chat_artifacts",
+            Table::GeneratedFiles => "generated_files",
+            Table::CodeArtifacts => "code_artifacts",
+            Table::CodeArtifactVersions => "code_artifact_versions",
         }
     }
 

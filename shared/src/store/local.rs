@@ -288,6 +288,16 @@ impl StateStore for LocalStateStore {
             .filter(|k| k.starts_with(prefix))
             .collect())
     }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let path = self.path(key)?;
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
+    }
 }
 
 #[cfg(test)]

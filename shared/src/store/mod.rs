@@ -43,8 +43,10 @@ impl StoreError {
         StoreError::Io { path: path.as_ref().display().to_string(), source }
     }
 
+    /// A conflict is retryable: another writer held the job (its commit won); a later run resumes
+    /// from the committed checkpoint.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Io { .. } | StoreError::Backend(_))
+        matches!(self, StoreError::Io { .. } | StoreError::Backend(_) | StoreError::Conflict { .. })
     }
 }
 
@@ -82,4 +84,6 @@ pub trait StateStore: Send + Sync {
     /// Returns the new version.
     async fn save(&self, key: &str, expected: Option<u64>, value: &Value) -> Result<u64, StoreError>;
     async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+    /// Removes a document (per-item marks of an item that is gone). Absent keys are no error.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
 }

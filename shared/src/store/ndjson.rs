@@ -32,6 +32,22 @@ pub fn decode_gz(bytes: &[u8]) -> std::io::Result<Vec<Value>> {
     Ok(out)
 }
 
+/// Gzip of any bytes (state objects).
+pub fn gzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(raw)?;
+    enc.finish()
+}
+
+/// The bytes inside a gzip stream.
+pub fn gunzip(gz: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(gz).read_to_end(&mut out)?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

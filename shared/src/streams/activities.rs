@@ -2,10 +2,16 @@
 //!
 //! Walks `order=asc` from `created_at.gte = watermark − overlap` with `after_id` (the default
 //! newest-first order would walk into the past from a watermark). Late-indexed events land behind
-//! newer ones, so every walk re-reads the overlap window and drops ids already written; the ids of
-//! that window are part of the checkpoint. The walk driver saves the position with every commit, so
-//! a deadline or a crash resumes where the last committed item ended.
+//! newer ones, so every walk re-reads the overlap window and drops ids already written. The ids of
+//! that window (tens of thousands for a busy tenant) are a *state object* committed with the
+//! checkpoint ([`super::segment::Segment::set_state_object`]), so the state document stays a few
+//! hundred bytes; ids older than the window's floor are pruned. The walk driver saves the position
+//! at page boundaries, so a deadline or a crash resumes at the last committed page.
+//!
+//! The watermark never moves past the walk's start (our clock): one future-dated event cannot make
+//! the next walk skip everything before it.
 
+use super::segment::Segment;
 use super::walk::{ItemCtx, Listing, Stream, WalkEnd};
 use super::{enrich, str_field, ts_field, Filter, Job, JobContext, Scope, StreamSpec, SyncError, SyncMode};
 use crate::api::{paths, ApiError, Family};
@@ -31,10 +37,17 @@ pub const SPEC: StreamSpec = StreamSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub watermark: Option<Timestamp>,
-    /// id → created_at for everything written at or after `watermark − overlap`.
-    #[serde(default)]
+    /// id → created_at for everything written at or after `watermark − overlap`. Kept in the
+    /// `window` state object, not in the checkpoint (read here only from checkpoints of ≤ 0.4).
+    #[serde(default, skip_serializing)]
     pub recent: BTreeMap<String, Timestamp>,
+    /// The window changed since it was last staged.
+    #[serde(skip)]
+    pub dirty: bool,
 }
+
+/// Name of the state object holding the dedup window.
+pub const WINDOW: &str = "window";
 
 /// Where a new walk starts (`created_at.gte`): the overlap window behind the watermark; on a first
 /// run the backfill start or the lookback.
@@ -68,14 +81,17 @@ fn query(ctx: &JobContext, gte: Timestamp) -> Vec<(String, String)> {
 }
 
 impl Checkpoint {
-    /// Records an activity; `false` if it was already written (a re-read inside the overlap).
-    pub fn admit(&mut self, id: &str, created_at: Timestamp) -> bool {
+    /// Records an activity; `false` if it was already written (a re-read inside the overlap). The
+    /// watermark follows `created_at` but never past `limit` (the walk's start).
+    pub fn admit(&mut self, id: &str, created_at: Timestamp, limit: Timestamp) -> bool {
         if self.recent.contains_key(id) {
             return false;
         }
         self.recent.insert(id.to_string(), created_at);
-        if self.watermark.is_none_or(|w| created_at > w) {
-            self.watermark = Some(created_at);
+        self.dirty = true;
+        let at = created_at.min(limit);
+        if self.watermark.is_none_or(|w| at > w) {
+            self.watermark = Some(at);
         }
         true
     }
@@ -84,7 +100,9 @@ impl Checkpoint {
     pub fn prune(&mut self, overlap: chrono::Duration) {
         if let Some(wm) = self.watermark {
             let floor = wm.minus(overlap);
+            let before = self.recent.len();
             self.recent.retain(|_, t| *t >= floor);
+            self.dirty |= self.recent.len() != before;
         }
     }
 }
@@ -97,6 +115,26 @@ impl Stream for Activities {
 
     fn spec(&self) -> &'static StreamSpec {
         &SPEC
+    }
+
+    async fn load_state(&self, seg: &Segment<'_>, cp: &mut Checkpoint) -> Result<(), SyncError> {
+        if let Some(w) = seg.load_object(WINDOW, "activities window").await? {
+            cp.recent = w;
+        } else if !cp.recent.is_empty() {
+            cp.dirty = true; // an inline window of an older checkpoint moves into the state object
+        }
+        Ok(())
+    }
+
+    fn save_state(&self, seg: &mut Segment<'_>, cp: &mut Checkpoint) -> Result<(), SyncError> {
+        seg.stage_object(WINDOW, &cp.recent, &mut cp.dirty)?;
+        Ok(())
+    }
+
+    /// Items are cheap (no child requests): commit at page boundaries only, so the walk position
+    /// never lists the ids of a 5,000-item page.
+    fn commits_within_pages(&self) -> bool {
+        false
     }
 
     fn listing(&self, ctx: &JobContext, _job: &Job, cp: &Checkpoint) -> Listing {
@@ -129,7 +167,11 @@ impl Stream for Activities {
             }
             .into());
         };
-        if cp.admit(id, at) {
+        // Access Transparency types are owned by the `access_transparency` stream (late-visible events)
+        if str_field(&a, "type").is_some_and(super::access_transparency::owned_by_access_transparency) {
+            return Ok(());
+        }
+        if cp.admit(id, at, w.ctx.now) {
             let ingest = w.ingest(SPEC.name, SPEC.endpoint, w.request_id.as_deref());
             let rec = enrich(a, &[], &ingest);
             w.seg.push(Table::Activities, rec);
@@ -172,13 +214,20 @@ mod tests {
     fn admit_and_prune() {
         let o = chrono::Duration::minutes(10);
         let mut cp = Checkpoint::default();
-        assert!(cp.admit("a", ts("2026-11-23T10:00:00Z")));
-        assert!(cp.admit("b", ts("2026-11-23T10:30:00Z")));
-        assert!(!cp.admit("a", ts("2026-11-23T10:00:00Z")));
+        let now = ts("2026-11-23T11:00:00Z");
+        assert!(cp.admit("a", ts("2026-11-23T10:00:00Z"), now));
+        assert!(cp.admit("b", ts("2026-11-23T10:30:00Z"), now));
+        assert!(!cp.admit("a", ts("2026-11-23T10:00:00Z"), now));
         // a late arrival behind the watermark is still new
-        assert!(cp.admit("late", ts("2026-11-23T10:25:00Z")));
+        assert!(cp.admit("late", ts("2026-11-23T10:25:00Z"), now));
         assert_eq!(cp.watermark, Some(ts("2026-11-23T10:30:00Z")));
         cp.prune(o);
         assert_eq!(cp.recent.keys().cloned().collect::<Vec<_>>(), vec!["b".to_string(), "late".to_string()]);
+        // a future-dated event is kept (deduplicated) but holds the watermark at the walk start
+        assert!(cp.admit("future", ts("2027-01-01T00:00:00Z"), now));
+        assert_eq!(cp.watermark, Some(now));
+        cp.prune(o);
+        assert!(cp.recent.contains_key("future"));
+        assert!(!serde_json::to_string(&cp).unwrap().contains("future"), "the window is not in the checkpoint");
     }
 }

@@ -1,26 +1,26 @@
-//! `chats` + `chat_messages`: incremental via the org-wide listing ordered by `updated_at`, with the
-//! final `last_id` stored as the next run's `after_id` (a chat re-appears after the cursor when it
-//! gets a new message, moves project, or is deleted). For every chat seen, its new messages are
-//! fetched and each is written as its own record with chat context (Monad's shape). A per-chat mark
-//! (message cursor + last `created_at`/ids) makes sure a message already written is never written
-//! again when its chat updates; marks and the listing cursor commit together.
+//! `chats`: discovery of changed chats through the org-wide listing ordered by `updated_at`, with
+//! the final `last_id` stored as the next run's `after_id` (a chat re-appears after the cursor when
+//! it gets a new message, moves project, or is deleted). The listing stays the single source of
+//! "what changed": every listed chat version is written to `chats` once, and handed as a task to one
+//! of `SyncConfig::chat_shards` [`super::chat_messages`] jobs (by a hash of the chat id), which fetch
+//! its new messages. Tasks are published with the commit that lists them (`_work/…`), so a task
+//! exists exactly when its chat row is committed. The checkpoint is a few hundred bytes whatever the
+//! tenant's size: per-chat message positions are marks owned by the shard jobs.
 //!
 //! API rules respected: `user_ids[]` cannot be combined with `order_by=updated_at` (nor with
 //! `updated_at.*` after 2026-09-22) and `project_ids[]` requires `user_ids[]`, so user and project
 //! filters are applied client-side on the org-wide walk; `organization_ids[]` is sent to the API.
 
-use super::dlp::{self, DlpContext, Source};
-use super::walk::{children, ItemCtx, Listing, Prefetched, Stream, WalkEnd};
-use super::{
-    enrich, str_field, ts_field, Filter, Ingest, Job, JobContext, JobStats, Scope, StreamSpec, SyncError, SyncMode,
-};
+use super::marks::{self, MarkWrite, Stamp};
+use super::segment::Segment;
+use super::walk::{ItemCtx, Listing, Stream, WalkEnd};
+use super::{enrich, str_field, ts_field, Filter, Job, JobContext, Scope, StreamSpec, SyncError, SyncMode};
 use crate::api::{paths, Family};
-use crate::dlp::SourceKind;
 use crate::store::Table;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const SPEC: StreamSpec = StreamSpec {
     name: "chats",
@@ -28,10 +28,10 @@ pub const SPEC: StreamSpec = StreamSpec {
     family: Family::Cursor { items: "data" },
     mode: SyncMode::IncrementalUpdated,
     scope: Scope::Tenant,
-    identity: "chats: id + updated_at; chat_messages: id",
-    tables: &[Table::Chats, Table::ChatMessages, Table::DlpFindings],
-    context: &["chat_id", "chat_name", "chat_user", "organization_id", "organization_uuid", "project_id"],
-    dlp: &[SourceKind::ChatMessage, SourceKind::ChatFile],
+    identity: "id + updated_at",
+    tables: &[Table::Chats],
+    context: &[],
+    dlp: &[],
     filters: &[Filter::OrgIds, Filter::UserIds, Filter::ProjectIds],
 };
 
@@ -44,14 +44,45 @@ pub struct Checkpoint {
     /// Highest `updated_at` listed: where a walk restarts when the API rejects the stored cursor.
     #[serde(default)]
     pub listed_max: Option<Timestamp>,
+    /// Chats written with `updated_at == listed_max` (ties): a restart from `listed_max` skips them.
     #[serde(default)]
+    pub ties: Vec<String>,
+    /// Per-chat marks of checkpoints written before the marks moved out (≤ 0.4): read once, moved
+    /// into mark documents by the next commit, never written back.
+    #[serde(default, skip_serializing)]
     pub marks: BTreeMap<String, Mark>,
+    /// Shards handed work in the segment being built (spawned after its commit).
+    #[serde(skip)]
+    pub handed: BTreeSet<u32>,
 }
 
 impl Default for Checkpoint {
     fn default() -> Self {
-        Checkpoint { since: Timestamp::now(), cursor: None, listed_max: None, marks: BTreeMap::new() }
+        Checkpoint {
+            since: Timestamp::now(),
+            cursor: None,
+            listed_max: None,
+            ties: vec![],
+            marks: BTreeMap::new(),
+            handed: BTreeSet::new(),
+        }
     }
+}
+
+/// The shard of `n` a chat's messages are fetched by (stable: a chat always goes to one shard job,
+/// so two workers never fetch the same chat at once).
+pub fn shard_of(chat_id: &str, n: u32) -> u32 {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(chat_id.as_bytes());
+    u32::from_be_bytes([h[0], h[1], h[2], h[3]]) % n.max(1)
+}
+
+/// One task handed to a shard: the listed chat version, and its order in the discovery job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub chat: Value,
+    /// (discovery commit sequence, position in it): stamps the chat's mark.
+    pub order: [u64; 2],
 }
 
 /// How far the messages of one chat have been written.
@@ -101,87 +132,6 @@ pub fn wanted(chat: &Value, user_ids: &[String], project_ids: &[String]) -> bool
     user_ok && project_ok
 }
 
-type Fetched = Result<(Vec<Value>, Mark, Option<String>), SyncError>;
-
-/// The new messages of one chat (beyond its mark), the advanced mark, and the last request id.
-async fn fetch_new_messages(ctx: &JobContext, stats: &JobStats, chat_id: &str, mark: &Mark) -> Fetched {
-    let path = paths::chat_messages(chat_id);
-    let query = vec![("limit".to_string(), ctx.cfg.message_page_size.clamp(1, 1000).to_string())];
-    let mut out = Vec::new();
-    let mut next = mark.clone();
-    let mut request_id = None;
-    let mut malformed = false;
-    let (position, _end) =
-        children(ctx, stats, Family::Cursor { items: "chat_messages" }, &path, query, mark.cursor.clone(), |m, rid| {
-            request_id = rid.map(str::to_string);
-            let Some(id) = str_field(&m, "id").map(str::to_string) else {
-                malformed = true;
-                return Ok(());
-            };
-            let at = ts_field(&m, "created_at");
-            if next.is_new(&id, at) {
-                next.advance(&id, at);
-                out.push(m);
-            } else {
-                stats.skipped_duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            Ok(())
-        })
-        .await?;
-    if malformed {
-        return Err(crate::api::ApiError::Malformed { path, reason: "message without id".into(), request_id }.into());
-    }
-    if position.is_some() {
-        next.cursor = position;
-    }
-    Ok((out, next, request_id))
-}
-
-/// DLP findings of one user message: its text blocks, then its text attachments.
-async fn scan_message(
-    ctx: &JobContext,
-    stats: &JobStats,
-    d: &DlpContext,
-    m: &Value,
-    chat: &Value,
-    ingest: &Ingest<'_>,
-) -> Result<Vec<Value>, SyncError> {
-    let mut out = Vec::new();
-    if str_field(m, "role") != Some("user") {
-        return Ok(out);
-    }
-    let msg_id = str_field(m, "id").unwrap_or_default().to_string();
-    let mut src = Source::new(SourceKind::ChatMessage, msg_id.clone());
-    src.chat_id = str_field(chat, "id").map(str::to_string);
-    src.message_id = Some(msg_id.clone());
-    src.user = chat.get("user").cloned().unwrap_or(Value::Null);
-    src.organization_uuid = chat.get("organization_uuid").cloned().unwrap_or(Value::Null);
-    src.source_created_at = m.get("created_at").cloned().unwrap_or(Value::Null);
-    if let Some(blocks) = m.get("content").and_then(Value::as_array) {
-        for (i, b) in blocks.iter().enumerate() {
-            if str_field(b, "type") == Some("text") {
-                if let Some(text) = str_field(b, "text") {
-                    let mut s = src.clone();
-                    s.content_index = Some(i);
-                    out.extend(dlp::scan(d, text, &s, ingest));
-                }
-            }
-        }
-    }
-    if let Some(files) = m.get("files").and_then(Value::as_array) {
-        for file in files {
-            if let Some(text) = dlp::fetch_text_file(ctx, stats, file).await? {
-                let mut s = src.clone();
-                s.kind = SourceKind::ChatFile;
-                s.file_id = str_field(file, "id").map(str::to_string);
-                s.source_id = s.file_id.clone().unwrap_or_default();
-                out.extend(dlp::scan(d, &text, &s, ingest));
-            }
-        }
-    }
-    Ok(out)
-}
-
 pub struct Chats;
 
 #[async_trait::async_trait]
@@ -196,93 +146,95 @@ impl Stream for Chats {
         Checkpoint { since: ctx.cfg.backfill_start.unwrap_or(ctx.now), ..Checkpoint::default() }
     }
 
+    /// Marks of an older checkpoint move into mark documents with the next commit.
+    async fn load_state(&self, seg: &Segment<'_>, cp: &mut Checkpoint) -> Result<(), SyncError> {
+        if !cp.marks.is_empty() {
+            tracing::info!(job = seg.job_key(), marks = cp.marks.len(), "moving per-chat marks out of the checkpoint");
+        }
+        Ok(())
+    }
+
+    fn save_state(&self, seg: &mut Segment<'_>, cp: &mut Checkpoint) -> Result<(), SyncError> {
+        let owner = seg.job_key().to_string();
+        let epoch = seg.epoch().to_string();
+        for (chat_id, mark) in std::mem::take(&mut cp.marks) {
+            let value = serde_json::to_value(&mark).map_err(|e| SyncError::Encode(e.to_string()))?;
+            seg.stage_mark(MarkWrite {
+                key: marks::key(&owner, &chat_id),
+                stamp: Stamp { epoch: epoch.clone(), order: [0, 0] },
+                value: Some(value),
+            });
+        }
+        Ok(())
+    }
+
     fn listing(&self, ctx: &JobContext, _job: &Job, cp: &Checkpoint) -> Listing {
         Listing { path: SPEC.endpoint.into(), query: listing_query(ctx, cp.since), start: cp.cursor.clone() }
     }
 
-    /// A rejected cursor: list again from the highest `updated_at` seen; chat versions and message
-    /// marks already written are skipped, so nothing is written twice and nothing is missed.
-    fn restart(&self, cp: &mut Checkpoint, _listing: &Listing) -> Option<Listing> {
+    /// A rejected cursor: list again from the highest `updated_at` seen; the ties at it are skipped,
+    /// and the shard jobs' marks skip chat versions whose messages were fetched.
+    fn restart(&self, cp: &mut Checkpoint, listing: &Listing) -> Option<Listing> {
         cp.cursor = None;
         let from = cp.listed_max.unwrap_or(cp.since);
-        Some(Listing { path: SPEC.endpoint.into(), query: listing_query_from(&_listing.query, from), start: None })
-    }
-
-    /// Fetches the new messages of the page's changed chats concurrently (`message_concurrency`).
-    async fn prefetch(&self, ctx: &JobContext, stats: &JobStats, cp: &Checkpoint, items: &[Value]) -> Vec<Prefetched> {
-        use futures::future::BoxFuture;
-        use futures::stream::{self, StreamExt};
-        let cfg = &ctx.cfg;
-        let mut jobs: Vec<BoxFuture<'_, Prefetched>> = Vec::with_capacity(items.len());
-        for chat in items {
-            let chat_id = str_field(chat, "id").unwrap_or_default().to_string();
-            let version = str_field(chat, "updated_at").unwrap_or("").to_string();
-            let mark = cp.marks.get(&chat_id).cloned().unwrap_or_default();
-            let skip = chat_id.is_empty()
-                || !wanted(chat, &cfg.user_ids, &cfg.project_ids)
-                || mark.version.as_deref() == Some(version.as_str());
-            jobs.push(Box::pin(async move {
-                if skip {
-                    return None;
-                }
-                let r = fetch_new_messages(ctx, stats, &chat_id, &mark).await;
-                Some(Box::new(r) as Box<dyn std::any::Any + Send>)
-            }));
-        }
-        stream::iter(jobs).buffered(cfg.message_concurrency.max(1)).collect().await
+        Some(Listing { path: SPEC.endpoint.into(), query: listing_query_from(&listing.query, from), start: None })
     }
 
     async fn item(&self, w: &mut ItemCtx<'_, '_>, cp: &mut Checkpoint, chat: Value) -> Result<(), SyncError> {
         let cfg = &w.ctx.cfg;
         let chat_id = str_field(&chat, "id").unwrap_or_default().to_string();
         if let Some(at) = ts_field(&chat, "updated_at") {
+            if cp.listed_max == Some(at) && cp.ties.contains(&chat_id) {
+                w.stats.skipped_duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(()); // re-listed after a restart: already written and handed out
+            }
             if cp.listed_max.is_none_or(|m| at > m) {
                 cp.listed_max = Some(at);
+                cp.ties.clear();
+            }
+            if cp.listed_max == Some(at) {
+                cp.ties.push(chat_id.clone());
             }
         }
         if !wanted(&chat, &cfg.user_ids, &cfg.project_ids) {
             return Ok(());
         }
-        let version = str_field(&chat, "updated_at").unwrap_or("").to_string();
-        let mark = cp.marks.get(&chat_id).cloned().unwrap_or_default();
-        if mark.version.as_deref() == Some(version.as_str()) {
-            w.stats.skipped_duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return Ok(());
-        }
-        let fetched = match w.prefetched.take().and_then(|b| b.downcast::<Fetched>().ok()) {
-            Some(r) => *r,
-            None => fetch_new_messages(w.ctx, w.stats, &chat_id, &mark).await,
-        };
-        let (messages, mut mark, msg_rid) = fetched?;
-        let user = chat.get("user").cloned().unwrap_or(Value::Null);
-        let chat_user = if user.is_object() {
-            json!({"id": user.get("id").cloned().unwrap_or(Value::Null), "email_address": user.get("email_address").cloned().unwrap_or(Value::Null)})
-        } else {
-            Value::Null
-        };
-        let context = [
-            ("chat_id", Value::String(chat_id.clone())),
-            ("chat_name", chat.get("name").cloned().unwrap_or(Value::Null)),
-            ("chat_user", chat_user),
-            ("organization_id", chat.get("organization_id").cloned().unwrap_or(Value::Null)),
-            ("organization_uuid", chat.get("organization_uuid").cloned().unwrap_or(Value::Null)),
-            ("project_id", chat.get("project_id").cloned().unwrap_or(Value::Null)),
-        ];
-        let msg_path = paths::chat_messages(&chat_id);
-        let msg_ingest = Ingest::new(w.ctx, "chat_messages", &msg_path, w.job_key, msg_rid.as_deref());
-        for m in messages {
-            if let Some(d) = w.ctx.dlp.as_deref() {
-                for finding in scan_message(w.ctx, w.stats, d, &m, &chat, &msg_ingest).await? {
-                    w.seg.push(Table::DlpFindings, finding);
-                }
+        let n = cfg.chat_shards.max(1);
+        let shard = shard_of(&chat_id, n);
+        let order = [w.seg.next_seq(), w.seg.buffered() as u64];
+        let task =
+            serde_json::to_value(Task { chat: chat.clone(), order }).map_err(|e| SyncError::Encode(e.to_string()))?;
+        w.seg.set_work_shards(n);
+        w.seg.push_work(shard, task);
+        cp.handed.insert(shard);
+        let ingest = w.ingest(SPEC.name, SPEC.endpoint, w.request_id.as_deref());
+        w.seg.push(Table::Chats, enrich(chat, &[], &ingest));
+        Ok(())
+    }
+
+    /// Wakes every shard at the start of each run: a run killed between a commit and its wake-ups
+    /// is redelivered, and this re-announces what that commit handed out.
+    async fn before_walk(&self, w: &mut ItemCtx<'_, '_>, _cp: &mut Checkpoint) -> Result<(), SyncError> {
+        if let (Some(sp), true) = (&w.ctx.spawner, w.seg.head().is_some()) {
+            let n = w.ctx.cfg.chat_shards.max(1);
+            let jobs = (0..n).map(|k| Job::shard(super::chat_messages::SPEC.name, k, n)).collect();
+            if let Err(e) = sp.spawn(jobs).await {
+                tracing::warn!(error = %e, "shard jobs not woken; the next scheduled run picks their work up");
             }
-            w.seg.push(Table::ChatMessages, enrich(m, &context, &msg_ingest));
         }
-        let chat_ingest = Ingest::new(w.ctx, SPEC.name, SPEC.endpoint, w.job_key, w.request_id.as_deref());
-        let row = enrich(chat, &[], &chat_ingest);
-        w.seg.push(Table::Chats, row);
-        mark.version = Some(version);
-        cp.marks.insert(chat_id, mark);
+        Ok(())
+    }
+
+    /// Wakes the shards this commit handed work to (the scheduled fan-out covers a lost message).
+    async fn committed(&self, ctx: &JobContext, _job: &Job, cp: &mut Checkpoint) -> Result<(), SyncError> {
+        let handed = std::mem::take(&mut cp.handed);
+        if let (Some(sp), false) = (&ctx.spawner, handed.is_empty()) {
+            let n = ctx.cfg.chat_shards.max(1);
+            let jobs = handed.into_iter().map(|k| Job::shard(super::chat_messages::SPEC.name, k, n)).collect();
+            if let Err(e) = sp.spawn(jobs).await {
+                tracing::warn!(error = %e, "shard jobs not woken; the next scheduled run picks their work up");
+            }
+        }
         Ok(())
     }
 
@@ -315,6 +267,7 @@ fn listing_query_from(q: &[(String, String)], from: Timestamp) -> Vec<(String, S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn ts(s: &str) -> Option<Timestamp> {
         Some(Timestamp::parse(s).unwrap())

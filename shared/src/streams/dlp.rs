@@ -189,6 +189,8 @@ pub struct Source {
     pub message_id: Option<String>,
     pub project_id: Option<String>,
     pub file_id: Option<String>,
+    /// Claude Code / Cowork session (`clls_…` / `cse_…`) of a session message.
+    pub session_id: Option<String>,
     pub content_index: Option<usize>,
     pub user: Value,
     pub organization_uuid: Value,
@@ -204,6 +206,7 @@ impl Source {
             message_id: None,
             project_id: None,
             file_id: None,
+            session_id: None,
             content_index: None,
             user: Value::Null,
             organization_uuid: Value::Null,
@@ -235,6 +238,9 @@ pub fn scan(dlp: &DlpContext, text: &str, src: &Source, ingest: &Ingest<'_>) -> 
             m.insert("message_id".into(), json!(src.message_id));
             m.insert("project_id".into(), json!(src.project_id));
             m.insert("file_id".into(), json!(src.file_id));
+            if let Some(sid) = &src.session_id {
+                m.insert("session_id".into(), json!(sid));
+            }
             m.insert("content_index".into(), json!(src.content_index));
             m.insert("user_id".into(), src.user.get("id").cloned().unwrap_or(Value::Null));
             m.insert(
@@ -346,9 +352,89 @@ pub fn is_text_file(filename: Option<&str>, mime: Option<&str>) -> bool {
     )
 }
 
+/// What DLP could do with one attached file.
+#[derive(Debug)]
+pub enum FileScan {
+    Text(String),
+    /// Not a text file, DLP off, or gone: nothing to scan and nothing to report.
+    Skipped,
+    /// A text file DLP could not read (download refused or failed, above the per-file cap,
+    /// checksum mismatch): recorded as an `unscanned_file` row, never a failed job.
+    Unscanned(String),
+}
+
+/// [`fetch_text_file`] for DLP at ingest: a file that cannot be read is a coverage gap to report,
+/// not an error that stops the stream.
+pub async fn fetch_for_scan(ctx: &JobContext, stats: &JobStats, file: &Value) -> FileScan {
+    let path = file.get("id").and_then(Value::as_str).map(crate::api::paths::file_content).unwrap_or_default();
+    fetch_for_scan_at(ctx, stats, file, &path).await
+}
+
+/// [`fetch_for_scan`] of a file served by another content endpoint (`path`: generated files).
+pub async fn fetch_for_scan_at(ctx: &JobContext, stats: &JobStats, file: &Value, path: &str) -> FileScan {
+    let Some(dlp) = ctx.dlp.as_deref() else { return FileScan::Skipped };
+    let filename = file.get("filename").and_then(Value::as_str);
+    let mime = file.get("mime_type").and_then(Value::as_str);
+    if !dlp.scan_files || !is_text_file(filename, mime) || file.get("id").and_then(Value::as_str).is_none() {
+        return FileScan::Skipped;
+    }
+    if let Some(n) = file.get("size_bytes").and_then(Value::as_u64).filter(|n| *n as usize > dlp.max_file_bytes) {
+        return FileScan::Unscanned(format!(
+            "file of {n} bytes is above the DLP per-file cap of {} bytes",
+            dlp.max_file_bytes
+        ));
+    }
+    match fetch_text_at(ctx, stats, file, path).await {
+        Ok(Some(t)) => FileScan::Text(t),
+        Ok(None) => FileScan::Skipped,
+        Err(ApiError::TooLarge { limit, .. }) => {
+            FileScan::Unscanned(format!("download is above the response cap of {limit} bytes"))
+        }
+        Err(e) => FileScan::Unscanned(match e.status() {
+            Some(s) => format!("download failed: HTTP {s}"),
+            None => "download failed: no usable answer from the API".into(),
+        }),
+    }
+}
+
+/// The `dlp_findings` row recording that a file could not be scanned (no content, no match).
+pub fn unscanned_file(src: &Source, reason: &str, ingest: &Ingest<'_>) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(finding_id(src, "unscanned_file", 0, 0)));
+    m.insert("detected_at".into(), json!(Timestamp::now().to_rfc3339()));
+    m.insert("source_kind".into(), json!(src.kind));
+    m.insert("source_id".into(), json!(src.source_id));
+    m.insert("chat_id".into(), json!(src.chat_id));
+    m.insert("message_id".into(), json!(src.message_id));
+    m.insert("project_id".into(), json!(src.project_id));
+    m.insert("file_id".into(), json!(src.file_id));
+    m.insert("user_id".into(), src.user.get("id").cloned().unwrap_or(Value::Null));
+    m.insert(
+        "user_email".into(),
+        src.user.get("email_address").or_else(|| src.user.get("email")).cloned().unwrap_or(Value::Null),
+    );
+    m.insert("organization_uuid".into(), src.organization_uuid.clone());
+    m.insert("source_created_at".into(), src.source_created_at.clone());
+    m.insert("detector".into(), json!("unscanned_file"));
+    m.insert("severity".into(), json!(Severity::Low));
+    m.insert("unscanned_reason".into(), json!(reason));
+    super::enrich(Value::Object(m), &[], ingest)
+}
+
 /// Downloads a text file through the files content endpoint, verifying `Content-MD5`.
 /// `Ok(None)` when the file is not text, too large, gone, or its checksum does not match.
 pub async fn fetch_text_file(ctx: &JobContext, stats: &JobStats, file: &Value) -> Result<Option<String>, ApiError> {
+    let path = file.get("id").and_then(Value::as_str).map(crate::api::paths::file_content).unwrap_or_default();
+    fetch_text_at(ctx, stats, file, &path).await
+}
+
+/// [`fetch_text_file`] from another content endpoint (`path`).
+pub async fn fetch_text_at(
+    ctx: &JobContext,
+    stats: &JobStats,
+    file: &Value,
+    path: &str,
+) -> Result<Option<String>, ApiError> {
     let Some(dlp) = ctx.dlp.as_deref() else { return Ok(None) };
     let Some(id) = file.get("id").and_then(Value::as_str) else { return Ok(None) };
     let filename = file.get("filename").and_then(Value::as_str);
@@ -360,7 +446,7 @@ pub async fn fetch_text_file(ctx: &JobContext, stats: &JobStats, file: &Value) -
         tracing::info!(file_id = id, "file above the DLP size cap; not downloaded");
         return Ok(None);
     }
-    let resp = match ctx.client.get_bytes(&crate::api::paths::file_content(id), &stats.calls).await {
+    let resp = match ctx.client.get_bytes(path, &stats.calls).await {
         Ok(r) => r,
         Err(ApiError::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e),

@@ -3,13 +3,23 @@
 //! over one commit protocol ([`segment::Segment`]). The [`registry`] is the list planning, the CLI's
 //! `--streams`, the table list and the docs read: registering a stream is its file plus one line there.
 
+pub mod access_transparency;
 pub mod activities;
+pub mod artifacts;
+pub mod chat_messages;
 pub mod chats;
+pub mod code_artifacts;
+pub mod directory;
 pub mod dlp;
 pub mod failpoints;
+pub mod local_sessions;
+pub mod marks;
 pub mod organizations;
 pub mod projects;
+pub mod remote_sessions;
 pub mod segment;
+pub mod sessions;
+pub mod transparency_checkpoints;
 pub mod users;
 pub mod walk;
 
@@ -45,6 +55,9 @@ pub enum Scope {
     PerOrg,
     /// One job for the whole tenant.
     Tenant,
+    /// `SyncConfig::shards` jobs that work what the `parent` stream's job hands out (chats'
+    /// discovery → message fetching); selected together with the parent.
+    Shards { parent: &'static str },
 }
 
 /// Sync settings that change which records a job sees, and so are part of its state key.
@@ -93,7 +106,23 @@ impl<S: walk::Stream> StreamDef for S {
 
 /// Every stream, in run and report order. Registering a stream: its file, plus one line here.
 pub fn registry() -> &'static [&'static dyn StreamDef] {
-    &[&organizations::Organizations, &users::Users, &activities::Activities, &chats::Chats, &projects::Projects]
+    &[
+        &organizations::Organizations,
+        &users::Users,
+        &activities::Activities,
+        &chats::Chats,
+        &chat_messages::ChatMessages,
+        &projects::Projects,
+        &local_sessions::LocalSessions,
+        &remote_sessions::RemoteSessions,
+        &access_transparency::AccessTransparency,
+        &transparency_checkpoints::TransparencyCheckpoints,
+        &directory::roles::Roles,
+        &directory::groups::Groups,
+        &directory::org_settings::OrgSettings,
+        &directory::project_collaborators::ProjectCollaborators,
+        &code_artifacts::CodeArtifacts,
+    ]
 }
 
 pub fn specs() -> impl Iterator<Item = &'static StreamSpec> {
@@ -105,12 +134,16 @@ pub fn find(name: &str) -> Option<&'static dyn StreamDef> {
 }
 
 /// One unit of work: what the scheduler enqueues and a worker runs. On the wire:
-/// `{"stream": "users", "org_uuid": "…"}` (`org_uuid` only for per-organization streams).
+/// `{"stream": "users", "org_uuid": "…"}` (`org_uuid` only for per-organization streams;
+/// `shard: [k, n]` only for sharded ones).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Job {
     pub stream: &'static str,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_uuid: Option<String>,
+    /// Shard `k` of `n` (sharded streams).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<[u32; 2]>,
 }
 
 impl<'de> Deserialize<'de> for Job {
@@ -120,12 +153,19 @@ impl<'de> Deserialize<'de> for Job {
             stream: String,
             #[serde(default)]
             org_uuid: Option<String>,
+            #[serde(default)]
+            shard: Option<[u32; 2]>,
         }
         let w = Wire::deserialize(d)?;
+        if let Some([k, n]) = w.shard {
+            if n == 0 || k >= n {
+                return Err(serde::de::Error::custom(format!("shard {k} of {n} does not exist")));
+            }
+        }
         let spec = find(&w.stream).map(|s| s.spec()).ok_or_else(|| {
             serde::de::Error::custom(format!("unknown stream {:?} (this build knows {})", w.stream, names().join(", ")))
         })?;
-        Ok(Job { stream: spec.name, org_uuid: w.org_uuid })
+        Ok(Job { stream: spec.name, org_uuid: w.org_uuid, shard: w.shard })
     }
 }
 
@@ -136,11 +176,16 @@ pub fn names() -> Vec<&'static str> {
 impl Job {
     /// A tenant-wide (or root) job of a registered stream.
     pub fn tenant(stream: &'static str) -> Job {
-        Job { stream, org_uuid: None }
+        Job { stream, org_uuid: None, shard: None }
     }
 
     pub fn per_org(stream: &'static str, org_uuid: impl Into<String>) -> Job {
-        Job { stream, org_uuid: Some(org_uuid.into()) }
+        Job { stream, org_uuid: Some(org_uuid.into()), shard: None }
+    }
+
+    /// Shard `k` of `n` of a sharded stream.
+    pub fn shard(stream: &'static str, k: u32, n: u32) -> Job {
+        Job { stream, org_uuid: None, shard: Some([k, n]) }
     }
 
     pub fn organizations() -> Job {
@@ -181,9 +226,10 @@ impl Job {
             }
             format!("/f-{}", &hex::encode(h.finalize())[..10])
         };
+        let shard = self.shard.map(|[k, n]| format!("/s{k:03}of{n:03}")).unwrap_or_default();
         match &self.org_uuid {
-            Some(o) => format!("{}/{o}{suffix}", self.stream),
-            None => format!("{}{suffix}", self.stream),
+            Some(o) => format!("{}/{o}{suffix}{shard}", self.stream),
+            None => format!("{}{suffix}{shard}", self.stream),
         }
     }
 }
@@ -198,6 +244,8 @@ pub struct SyncConfig {
     /// Re-read this far behind the watermark: late-indexed events land behind newer ones.
     pub activity_overlap: chrono::Duration,
     pub project_overlap: chrono::Duration,
+    /// Session streams: the window re-read behind the last walk's start (≥ the API's processing delay).
+    pub session_overlap: chrono::Duration,
     pub org_ids: Vec<String>,
     pub user_ids: Vec<String>,
     pub project_ids: Vec<String>,
@@ -207,11 +255,22 @@ pub struct SyncConfig {
     pub message_page_size: u32,
     pub user_page_size: u32,
     pub project_page_size: u32,
+    pub session_page_size: u32,
     /// A segment commits (objects written, checkpoint advanced) once this many records are buffered.
     pub max_records_per_segment: usize,
     /// A walk commits at least this often, so a killed invocation loses less than this of work.
     pub commit_interval: std::time::Duration,
     pub message_concurrency: usize,
+    /// Jobs the message fetching of chats is spread over (`chat_messages` shards).
+    pub chat_shards: u32,
+    /// A quarantined item is retried after this, doubling per attempt (at most 6 h).
+    pub quarantine_retry: std::time::Duration,
+    /// Access Transparency log keys trusted besides Anthropic's published ones (SHA-256 of the DER
+    /// SPKI, hex): an announced rotation before this build knows it, or the fake's key.
+    pub tlog_trusted_fingerprints: Vec<String>,
+    /// Directory and configuration snapshots (roles, groups, org_settings, project_collaborators):
+    /// a new snapshot only when the last is at least this old. `None` = every run (a one-shot sync).
+    pub directory_interval: Option<chrono::Duration>,
 }
 
 impl Default for SyncConfig {
@@ -221,19 +280,61 @@ impl Default for SyncConfig {
             activity_lookback: chrono::Duration::days(90),
             activity_overlap: chrono::Duration::minutes(10),
             project_overlap: chrono::Duration::minutes(10),
+            session_overlap: chrono::Duration::minutes(10),
             org_ids: vec![],
             user_ids: vec![],
             project_ids: vec![],
             exclude_activity_types: vec![],
-            activity_page_size: 1000,
+            activity_page_size: MAX_ACTIVITY_PAGE_SIZE,
             chat_page_size: 200,
             message_page_size: 1000,
             user_page_size: 1000,
             project_page_size: 100,
+            session_page_size: 500,
             max_records_per_segment: 20_000,
             commit_interval: std::time::Duration::from_secs(30),
             message_concurrency: 4,
+            chat_shards: 16,
+            quarantine_retry: std::time::Duration::from_secs(300),
+            tlog_trusted_fingerprints: vec![],
+            directory_interval: None,
         }
+    }
+}
+
+// --- issue #9 item 7 (scale branch): the API's documented `limit` maxima and the overlap floor.
+/// `GET /activities` `limit` maximum (spec §7.0: 100 / 5000).
+pub const MAX_ACTIVITY_PAGE_SIZE: u32 = 5000;
+/// `GET /apps/chats`, chat messages, organization users: 1000; projects: 100.
+pub const MAX_CHAT_PAGE_SIZE: u32 = 1000;
+pub const MAX_MESSAGE_PAGE_SIZE: u32 = 1000;
+pub const MAX_USER_PAGE_SIZE: u32 = 1000;
+pub const MAX_PROJECT_PAGE_SIZE: u32 = 100;
+/// Smallest overlap window accepted: late-indexed events land up to minutes behind newer ones.
+pub const MIN_OVERLAP_MINUTES: i64 = 2;
+
+impl SyncConfig {
+    /// Each page size clamped to `1..=` its endpoint's documented maximum.
+    pub fn with_page_sizes_clamped(mut self) -> Self {
+        self.activity_page_size = self.activity_page_size.clamp(1, MAX_ACTIVITY_PAGE_SIZE);
+        self.chat_page_size = self.chat_page_size.clamp(1, MAX_CHAT_PAGE_SIZE);
+        self.message_page_size = self.message_page_size.clamp(1, MAX_MESSAGE_PAGE_SIZE);
+        self.user_page_size = self.user_page_size.clamp(1, MAX_USER_PAGE_SIZE);
+        self.project_page_size = self.project_page_size.clamp(1, MAX_PROJECT_PAGE_SIZE);
+        self
+    }
+
+    /// The operator-set values a deployment must not get wrong: overlap ≥ [`MIN_OVERLAP_MINUTES`].
+    pub fn validate(&self) -> Result<(), String> {
+        for (what, d) in [("activities", self.activity_overlap), ("projects", self.project_overlap)] {
+            if d < chrono::Duration::minutes(MIN_OVERLAP_MINUTES) {
+                return Err(format!(
+                    "the {what} overlap is {} min; it must be at least {MIN_OVERLAP_MINUTES} min (late-indexed events land behind newer ones and would be missed)",
+                    d.num_minutes()
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -271,6 +372,10 @@ pub struct JobStats {
     pub records: Mutex<BTreeMap<Table, u64>>,
     pub skipped_duplicates: AtomicU64,
     pub segments: AtomicU64,
+    /// Items this job holds in quarantine (skipped after failing; retried later): `QuarantinedItems`.
+    pub quarantined: AtomicU64,
+    /// Files DLP could not read (recorded as `unscanned_file` rows).
+    pub unscanned_files: AtomicU64,
     /// When this job last committed (loaded with its state, moved by every commit): `CheckpointLagSeconds`.
     pub last_commit_at: Mutex<Option<Timestamp>>,
 }
@@ -317,6 +422,15 @@ pub struct JobContext {
     pub dlp: Option<Arc<dlp::DlpContext>>,
     /// DLP alerts after each commit (`shared::alerts`); `None` = off.
     pub alerts: Option<Arc<crate::alerts::Alerts>>,
+    /// Enqueues jobs of this run (a stream handing work to others); `None`: nobody to hand to (the
+    /// scheduled fan-out picks the work up).
+    pub spawner: Option<Arc<dyn Spawner>>,
+}
+
+/// Enqueues further jobs of the running schedule (same run id).
+#[async_trait::async_trait]
+pub trait Spawner: Send + Sync {
+    async fn spawn(&self, jobs: Vec<Job>) -> Result<(), StoreError>;
 }
 
 impl JobContext {

@@ -2,10 +2,18 @@
 //! `updated_at.gte = watermark − overlap`, then the detail of each new project version (so each row
 //! carries `description`, `instructions` and counts), then its attachments: text documents are
 //! fetched whole into `project_documents`; uploaded files are recorded by metadata. A project
-//! version (`id` + `updated_at`) and an attachment are each written once. If the API rejects the
-//! `updated_at` filter (older revisions), the full list is walked and filtered client-side.
+//! version (`id` + `updated_at`) and an attachment are each written once: written attachments are
+//! per-item marks ([`super::marks`]), not a set in the checkpoint, so the state does not grow with
+//! the tenant. If the API rejects the `updated_at` filter (older revisions), the full list is walked
+//! and filtered client-side.
+//!
+//! A project whose detail or attachments cannot be read (a 403, a persistent 5xx) is quarantined:
+//! kept in the checkpoint with its error (bounded), skipped, retried on a slower cadence at the
+//! start of later walks, and written exactly once when the fault clears.
 
-use super::dlp::{self, Source};
+use super::dlp::{self, FileScan, Source};
+use super::marks::{self, MarkWrite, Stamp};
+use super::segment::Segment;
 use super::walk::{children, ItemCtx, Listing, Stream, WalkEnd};
 use super::{
     enrich, obj, str_field, ts_field, Filter, Ingest, Job, JobContext, Scope, StreamSpec, SyncError, SyncMode,
@@ -37,13 +45,45 @@ pub struct Checkpoint {
     /// from the walk's start, not from the highest `updated_at` seen: the listing is sorted by
     /// `created_at`, so an edit made during a long walk may sit behind the walk's position.
     pub watermark: Option<Timestamp>,
-    /// `id@updated_at` → updated_at, for versions at or after `watermark − overlap`.
-    #[serde(default)]
+    /// `id@updated_at` → updated_at, for versions at or after `watermark − overlap`. Kept in the
+    /// `window` state object (an edit storm must not grow the state item); read here only from
+    /// checkpoints of ≤ 0.4.
+    #[serde(default, skip_serializing)]
     pub recent: BTreeMap<String, Timestamp>,
-    #[serde(default)]
+    /// The window changed since it was last staged.
+    #[serde(skip)]
+    pub dirty: bool,
+    /// Attachments written, from checkpoints of ≤ 0.4: moved into marks by the next commit.
+    #[serde(default, skip_serializing)]
     pub attachments: BTreeSet<String>,
     #[serde(default)]
     pub server_filter_unsupported: bool,
+    /// Projects that could not be read: retried at the start of later walks.
+    #[serde(default)]
+    pub quarantine: Vec<QuarantinedProject>,
+}
+
+/// A project skipped because its detail or attachments failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuarantinedProject {
+    pub item: String,
+    pub endpoint: String,
+    pub status: Option<u16>,
+    pub error: String,
+    pub attempts: u32,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub next_retry: Timestamp,
+    /// The listed row (what is written when it succeeds).
+    pub listed: Value,
+}
+
+/// Most projects kept in quarantine before the job stops with an operator message (each entry
+/// holds the listed row: the bound keeps the job's state item far below DynamoDB's limit).
+pub const MAX_QUARANTINE: usize = 50;
+
+fn attachment_mark(job: &str, att_id: &str) -> String {
+    marks::key(job, &format!("att/{att_id}"))
 }
 
 pub fn version_key(p: &Value) -> Option<(String, Option<Timestamp>)> {
@@ -76,6 +116,49 @@ impl Stream for Projects {
 
     fn spec(&self) -> &'static StreamSpec {
         &SPEC
+    }
+
+    async fn load_state(&self, seg: &Segment<'_>, cp: &mut Checkpoint) -> Result<(), SyncError> {
+        if let Some(w) = seg.load_object(super::activities::WINDOW, "projects window").await? {
+            cp.recent = w;
+        } else if !cp.recent.is_empty() {
+            cp.dirty = true; // an inline window of an older checkpoint moves into the state object
+        }
+        Ok(())
+    }
+
+    fn save_state(&self, seg: &mut Segment<'_>, cp: &mut Checkpoint) -> Result<(), SyncError> {
+        seg.stage_object(super::activities::WINDOW, &cp.recent, &mut cp.dirty)?;
+        let (job, epoch) = (seg.job_key().to_string(), seg.epoch().to_string());
+        for att in std::mem::take(&mut cp.attachments) {
+            seg.stage_mark(MarkWrite {
+                key: attachment_mark(&job, &att),
+                stamp: Stamp { epoch: epoch.clone(), order: [0, 0] },
+                value: Some(Value::Bool(true)),
+            });
+        }
+        Ok(())
+    }
+
+    /// Quarantined projects due for another try, before the listing.
+    async fn before_walk(&self, w: &mut ItemCtx<'_, '_>, cp: &mut Checkpoint) -> Result<(), SyncError> {
+        let now = Timestamp::now();
+        let due: Vec<QuarantinedProject> = cp.quarantine.iter().filter(|q| q.next_retry <= now).cloned().collect();
+        for q in due {
+            let Some((vkey, at)) = version_key(&q.listed) else { continue };
+            match write_project(w, cp, q.listed.clone(), &q.item).await {
+                Ok(()) => {
+                    tracing::info!(project_id = %q.item, attempts = q.attempts, "quarantined project written");
+                    cp.quarantine.retain(|x| x.item != q.item);
+                    cp.recent.insert(vkey, at.unwrap_or(w.ctx.now));
+                    cp.dirty = true;
+                }
+                Err(SyncError::Api(e)) => quarantine(cp, &q.listed, &q.item, &e, w.ctx.cfg.quarantine_retry)?,
+                Err(e) => return Err(e),
+            }
+        }
+        w.stats.quarantined.store(cp.quarantine.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     fn listing(&self, ctx: &JobContext, _job: &Job, cp: &Checkpoint) -> Listing {
@@ -115,21 +198,84 @@ impl Stream for Projects {
             return Ok(());
         }
         let id = str_field(&listed, "id").unwrap_or_default().to_string();
-        write_project(w, cp, listed, &id).await?;
-        cp.recent.insert(vkey, at.unwrap_or(w.ctx.now));
+        match write_project(w, cp, listed.clone(), &id).await {
+            Ok(()) => cp.quarantine.retain(|q| q.item != id),
+            // one unreadable project never wedges the stream: quarantine it and move on
+            Err(SyncError::Api(e)) if !matches!(e, ApiError::Unauthorized { .. } | ApiError::RateLimited { .. }) => {
+                quarantine(cp, &listed, &id, &e, w.ctx.cfg.quarantine_retry)?;
+                w.stats.quarantined.store(cp.quarantine.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(e) => return Err(e),
+        }
+        // Only versions the next walk can list again need remembering: it lists `updated_at ≥
+        // this walk's start − overlap`. So the window holds the last minutes' edits, not the tenant.
+        let at = at.unwrap_or(w.ctx.now);
+        if at >= w.walk_started_at.minus(w.ctx.cfg.project_overlap) {
+            cp.recent.insert(vkey, at);
+            cp.dirty = true;
+        }
         Ok(())
     }
 
     fn finish(&self, ctx: &JobContext, cp: &mut Checkpoint, end: &WalkEnd) {
         cp.watermark = Some(end.started_at);
         if let Some(f) = floor(ctx, cp) {
+            let before = cp.recent.len();
             cp.recent.retain(|_, t| *t >= f);
+            cp.dirty |= cp.recent.len() != before;
         }
     }
 }
 
-async fn write_project(w: &mut ItemCtx<'_, '_>, cp: &mut Checkpoint, listed: Value, id: &str) -> Result<(), SyncError> {
+/// Records a project that could not be read (or another failed attempt).
+fn quarantine(
+    cp: &mut Checkpoint,
+    listed: &Value,
+    id: &str,
+    e: &ApiError,
+    base: std::time::Duration,
+) -> Result<(), SyncError> {
+    let now = Timestamp::now();
+    if let Some(q) = cp.quarantine.iter_mut().find(|q| q.item == id) {
+        q.attempts += 1;
+        q.last_seen = now;
+        q.status = e.status();
+        q.error = super::chat_messages::short_error(e.to_string());
+        q.next_retry = super::chat_messages::next_retry(now, q.attempts, base);
+        q.listed = listed.clone();
+        return Ok(());
+    }
+    if cp.quarantine.len() >= MAX_QUARANTINE {
+        return Err(SyncError::Encode(format!(
+            "more than {MAX_QUARANTINE} projects cannot be read (last: {e}); the API is failing broadly — see `compliance-lake status`"
+        )));
+    }
+    tracing::warn!(project_id = id, status = e.status(), error = %e, "project quarantined; the stream moves on");
+    cp.quarantine.push(QuarantinedProject {
+        item: id.to_string(),
+        endpoint: paths::project(id),
+        status: e.status(),
+        error: super::chat_messages::short_error(e.to_string()),
+        attempts: 1,
+        first_seen: now,
+        last_seen: now,
+        next_retry: super::chat_messages::next_retry(now, 1, base),
+        listed: listed.clone(),
+    });
+    Ok(())
+}
+
+/// Writes one project version: detail row, DLP of its texts, its new attachments. Everything is
+/// pushed only after every request succeeded, so a failure leaves nothing half-written.
+async fn write_project(
+    w: &mut ItemCtx<'_, '_>,
+    _cp: &mut Checkpoint,
+    listed: Value,
+    id: &str,
+) -> Result<(), SyncError> {
     let (ctx, stats, job) = (w.ctx, w.stats, w.job_key);
+    let mut out: Vec<(Table, Value)> = Vec::new();
+    let mut written_atts: Vec<String> = Vec::new();
     let detail_path = paths::project(id);
     let (row, rid) = match ctx.client.get_json(&detail_path, &[], &stats.calls).await {
         Ok(r) => {
@@ -171,12 +317,12 @@ async fn write_project(w: &mut ItemCtx<'_, '_>, cp: &mut Checkpoint, listed: Val
         {
             if let Some(text) = str_field(&row, field) {
                 for f in dlp::scan(d, text, &source(kind, id, updated.clone()), &ingest) {
-                    w.seg.push(Table::DlpFindings, f);
+                    out.push((Table::DlpFindings, f));
                 }
             }
         }
     }
-    w.seg.push(Table::Projects, enrich(row, &[], &ingest));
+    out.push((Table::Projects, enrich(row, &[], &ingest)));
 
     let att_path = paths::project_attachments(id);
     let mut listed_atts: Vec<(Value, Option<String>)> = Vec::new();
@@ -190,7 +336,12 @@ async fn write_project(w: &mut ItemCtx<'_, '_>, cp: &mut Checkpoint, listed: Val
             let Some(att_id) = str_field(&att, "id").map(str::to_string) else {
                 continue;
             };
-            if cp.attachments.contains(&att_id) {
+            let mkey = attachment_mark(job, &att_id);
+            let written = match w.seg.staged_mark(&mkey) {
+                Some(m) => m.value.is_some(),
+                None => marks::load(ctx.state.as_ref(), &mkey, w.seg.epoch()).await?.is_some(),
+            };
+            if written || written_atts.contains(&att_id) {
                 continue;
             }
             let context = [("project_id", Value::String(id.to_string())), ("organization_uuid", org_uuid.clone())];
@@ -221,26 +372,43 @@ async fn write_project(w: &mut ItemCtx<'_, '_>, cp: &mut Checkpoint, listed: Val
                 request_id: rid.as_deref(),
             };
             if let Some(d) = ctx.dlp.as_deref() {
-                let text = if kind == "project_doc" {
-                    str_field(&record, "content").map(str::to_string)
+                let scan = if kind == "project_doc" {
+                    str_field(&record, "content").map(|t| FileScan::Text(t.to_string())).unwrap_or(FileScan::Skipped)
                 } else {
-                    dlp::fetch_text_file(ctx, stats, &record).await?
+                    dlp::fetch_for_scan(ctx, stats, &record).await
                 };
-                if let Some(text) = text {
-                    let mut s = source(
-                        SourceKind::ProjectFile,
-                        &att_id,
-                        record.get("created_at").cloned().unwrap_or(Value::Null),
-                    );
-                    s.file_id = Some(att_id.clone());
-                    for f in dlp::scan(d, &text, &s, &ingest) {
-                        w.seg.push(Table::DlpFindings, f);
+                let mut s =
+                    source(SourceKind::ProjectFile, &att_id, record.get("created_at").cloned().unwrap_or(Value::Null));
+                s.file_id = Some(att_id.clone());
+                match scan {
+                    FileScan::Text(text) => {
+                        for f in dlp::scan(d, &text, &s, &ingest) {
+                            out.push((Table::DlpFindings, f));
+                        }
+                    }
+                    FileScan::Skipped => {}
+                    FileScan::Unscanned(reason) => {
+                        tracing::warn!(file_id = %att_id, %reason, "project file not scanned");
+                        stats.unscanned_files.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        out.push((Table::DlpFindings, dlp::unscanned_file(&s, &reason, &ingest)));
                     }
                 }
             }
-            w.seg.push(Table::ProjectDocuments, enrich(record, &context, &ingest));
-            cp.attachments.insert(att_id);
+            out.push((Table::ProjectDocuments, enrich(record, &context, &ingest)));
+            written_atts.push(att_id);
         }
+    }
+    // every request succeeded: now the records and the attachments' marks
+    for (t, r) in out {
+        w.seg.push(t, r);
+    }
+    let (epoch, seq) = (w.seg.epoch().to_string(), w.seg.next_seq());
+    for (i, att) in written_atts.into_iter().enumerate() {
+        w.seg.stage_mark(MarkWrite {
+            key: attachment_mark(job, &att),
+            stamp: Stamp { epoch: epoch.clone(), order: [seq, i as u64] },
+            value: Some(Value::Bool(true)),
+        });
     }
     Ok(())
 }

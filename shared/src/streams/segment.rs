@@ -18,6 +18,7 @@
 //! crash after step 3 is rolled forward by whoever opens the job next ([`Segment::open`]). The
 //! published manifest is the marker that publication finished.
 
+use super::marks::{self, MarkWrite};
 use super::{JobContext, JobStats, SyncError};
 use crate::api::client::RequestRecord;
 use crate::store::layout::slug;
@@ -46,6 +47,35 @@ pub struct Head {
     pub manifest_sha256: String,
     /// Where its parts and manifest were staged (removed once published).
     pub staging: String,
+    /// Mark changes the manifest carries ([`marks`]): re-applied by the next open (roll-forward).
+    #[serde(default)]
+    pub marks: u64,
+}
+
+/// A state object: a larger piece of a job's state (activities' dedup window) kept in the object
+/// store, named by the job state, so the state document itself stays small.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateRef {
+    pub key: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+pub const STATE_OBJECTS_PREFIX: &str = "_state";
+/// Work handed from one job to others (chats' discovery → the `chat_messages` shards).
+pub const WORK_PREFIX: &str = "_work";
+/// The `table` of work objects in a manifest (not a lake table: consumers remove them).
+pub const WORK_TABLE: &str = "_work";
+
+/// `_work/<stream>/<job>/<epoch>-<seq>/`: the work a commit of a job handed out.
+pub fn work_prefix(stream: &str, job: &str, epoch: &str, seq: u64) -> String {
+    format!("{WORK_PREFIX}/{stream}/{}/{epoch}-{seq:08}/", slug(job))
+}
+
+/// The work objects of shard `shard` of `n` inside [`work_prefix`] (the count is part of the name:
+/// a different shard count never reads another count's work).
+pub fn work_shard_prefix(stream: &str, job: &str, epoch: &str, seq: u64, shard: u32, n: u32) -> String {
+    format!("{}{shard:04}of{n:04}-", work_prefix(stream, job, epoch, seq))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -64,6 +94,9 @@ pub struct JobState {
     pub last_run_id: Option<String>,
     #[serde(default)]
     pub records_written: u64,
+    /// Named state objects ([`StateRef`]), committed with the checkpoint.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub state_objects: BTreeMap<String, StateRef>,
 }
 
 /// One object a manifest covers.
@@ -102,6 +135,9 @@ pub struct Manifest {
     pub requests: Vec<RequestRecord>,
     pub objects: Vec<ManifestObject>,
     pub prev_sha256: Option<String>,
+    /// Per-item mark changes committed by this segment (applied after the commit; see [`marks`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marks: Vec<MarkWrite>,
 }
 
 pub fn sha256_hex(b: &[u8]) -> String {
@@ -210,6 +246,14 @@ pub struct Segment<'a> {
     written_in_segment: u64,
     /// DLP alerts: the `dlp_findings` rows of this segment, kept only when alerts are on.
     alert_rows: Vec<Value>,
+    /// Mark changes staged for the next commit (the latest per key).
+    marks: BTreeMap<String, MarkWrite>,
+    /// State objects to write with the next commit.
+    objects: BTreeMap<String, Value>,
+    /// Work for other jobs, by shard, published with the next commit.
+    work: BTreeMap<u32, Vec<Value>>,
+    work_parts: BTreeMap<u32, u32>,
+    work_of: u32,
 }
 
 impl<'a> Segment<'a> {
@@ -232,8 +276,19 @@ impl<'a> Segment<'a> {
         };
         if let Some(h) = &state.head {
             publish(ctx.sink.as_ref(), h).await?;
+            if h.marks > 0 {
+                // roll forward: the head's mark changes may not all have been applied
+                let body = ctx
+                    .sink
+                    .get(&h.manifest_key)
+                    .await?
+                    .ok_or_else(|| corrupt(&h.manifest_key, "published manifest missing"))?;
+                let m: Manifest = serde_json::from_slice(&body).map_err(|e| corrupt(&h.manifest_key, e.to_string()))?;
+                marks::apply(ctx.state.as_ref(), &m.marks).await?;
+            }
         }
         gc_abandoned_staging(ctx.sink.as_ref(), &job_key, state.head.as_ref()).await;
+        gc_state_objects(ctx.sink.as_ref(), &job_key, &state.state_objects).await;
         stats.set_last_commit(state.last_commit_at);
         let epoch = state.epoch.clone().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..6].to_string());
         let cp = state.checkpoint.clone();
@@ -254,9 +309,93 @@ impl<'a> Segment<'a> {
                 range: TimeRange::default(),
                 written_in_segment: 0,
                 alert_rows: Vec::new(),
+                marks: BTreeMap::new(),
+                objects: BTreeMap::new(),
+                work: BTreeMap::new(),
+                work_parts: BTreeMap::new(),
+                work_of: 1,
             },
             cp,
         ))
+    }
+
+    /// The lake this segment writes to.
+    pub fn sink(&self) -> &dyn ObjectSink {
+        self.ctx.sink.as_ref()
+    }
+
+    /// The epoch of this job's state (stamps its marks).
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// The sequence number the next commit will have.
+    pub fn next_seq(&self) -> u64 {
+        self.seq()
+    }
+
+    /// The job's committed head, if any.
+    pub fn head(&self) -> Option<&Head> {
+        self.state.head.as_ref()
+    }
+
+    /// Stages a mark change for the next commit (replacing an earlier staged change of that key).
+    pub fn stage_mark(&mut self, w: MarkWrite) {
+        self.marks.insert(w.key.clone(), w);
+    }
+
+    /// A mark change staged in this segment and not yet committed.
+    pub fn staged_mark(&self, key: &str) -> Option<&MarkWrite> {
+        self.marks.get(key)
+    }
+
+    /// How many mark changes wait for the next commit.
+    pub fn staged_marks(&self) -> usize {
+        self.marks.len()
+    }
+
+    /// The committed (or staged) value of a named state object.
+    pub async fn state_object(&self, name: &str) -> Result<Option<Value>, SyncError> {
+        if let Some(v) = self.objects.get(name) {
+            return Ok(Some(v.clone()));
+        }
+        let Some(r) = self.state.state_objects.get(name) else { return Ok(None) };
+        let body =
+            self.ctx.sink.get(&r.key).await?.ok_or_else(|| {
+                corrupt(&r.key, "state object named by the job state is missing; reset this job's state")
+            })?;
+        if sha256_hex(&body) != r.sha256 {
+            return Err(corrupt(&r.key, "state object does not match its committed SHA-256"));
+        }
+        let raw = ndjson::gunzip(&body).map_err(|e| corrupt(&r.key, e.to_string()))?;
+        Ok(Some(serde_json::from_slice(&raw).map_err(|e| corrupt(&r.key, e.to_string()))?))
+    }
+
+    /// A state object read back as `T` (`what` names it in errors).
+    pub async fn load_object<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        what: &str,
+    ) -> Result<Option<T>, SyncError> {
+        match self.state_object(name).await? {
+            Some(v) => serde_json::from_value(v).map(Some).map_err(|e| SyncError::Encode(format!("{what}: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    /// Stages `value` as a named state object when `dirty`, and clears the flag.
+    pub fn stage_object<T: Serialize>(&mut self, name: &str, value: &T, dirty: &mut bool) -> Result<(), SyncError> {
+        if *dirty {
+            let v = serde_json::to_value(value).map_err(|e| SyncError::Encode(e.to_string()))?;
+            self.set_state_object(name, v);
+            *dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Replaces a named state object with the next commit.
+    pub fn set_state_object(&mut self, name: &str, value: Value) {
+        self.objects.insert(name.to_string(), value);
     }
 
     pub fn job_key(&self) -> &str {
@@ -285,7 +424,26 @@ impl<'a> Segment<'a> {
     }
 
     pub fn buffered(&self) -> usize {
-        self.buffers.values().map(Vec::len).sum()
+        self.buffers.values().map(Vec::len).sum::<usize>() + self.work.values().map(Vec::len).sum::<usize>()
+    }
+
+    /// Hands a work item to shard `shard` of another job; published with the next commit under
+    /// [`work_shard_prefix`].
+    pub fn push_work(&mut self, shard: u32, item: Value) {
+        self.work.entry(shard).or_default().push(item);
+    }
+
+    /// Shards of how many the work of this segment is for (set by the stream handing work out).
+    pub fn set_work_shards(&mut self, n: u32) {
+        self.work_of = n.max(1);
+    }
+
+    /// Shards that received work in the segment being built.
+    pub fn work_shards(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self.work.keys().copied().chain(self.work_parts.keys().copied()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     /// Records pushed in this segment, staged or buffered.
@@ -313,6 +471,31 @@ impl<'a> Segment<'a> {
         }
         let seq = self.seq();
         let staging = self.staging();
+        for (shard, items) in std::mem::take(&mut self.work) {
+            let part = self.work_parts.entry(shard).or_insert(0);
+            let key = format!(
+                "{}{:05}.ndjson.gz",
+                work_shard_prefix(self.stream, &self.job_key, &self.epoch, seq, shard, self.work_of),
+                *part
+            );
+            let staged = format!("{staging}work-{shard:04}-{:05}.ndjson.gz", *part);
+            *part += 1;
+            let n = items.len() as u64;
+            let body = tokio::task::spawn_blocking(move || ndjson::encode_gz(&items))
+                .await
+                .map_err(|e| SyncError::Encode(e.to_string()))?
+                .map_err(|e| SyncError::Encode(e.to_string()))?;
+            let obj = ManifestObject {
+                key,
+                table: WORK_TABLE.to_string(),
+                bytes: body.len() as u64,
+                records: n,
+                sha256: sha256_hex(&body),
+                staged: staged.clone(),
+            };
+            self.ctx.sink.put(&staged, Bytes::from(body)).await?;
+            self.staged.push(obj);
+        }
         let buffers = std::mem::take(&mut self.buffers);
         for (table, records) in buffers {
             if records.is_empty() {
@@ -351,10 +534,29 @@ impl<'a> Segment<'a> {
     /// Makes everything pushed so far durable and visible, advancing the checkpoint to `checkpoint`.
     pub async fn commit(&mut self, checkpoint: Value) -> Result<(), SyncError> {
         self.write_parts().await?;
-        if self.staged.is_empty() && self.state.checkpoint == checkpoint && self.version.is_some() {
+        if self.staged.is_empty()
+            && self.marks.is_empty()
+            && self.objects.is_empty()
+            && self.state.checkpoint == checkpoint
+            && self.version.is_some()
+        {
             return Ok(()); // nothing written, nothing moved
         }
         let seq = self.seq();
+        let mut state_objects = self.state.state_objects.clone();
+        for (name, value) in std::mem::take(&mut self.objects) {
+            let raw = serde_json::to_vec(&value).map_err(|e| SyncError::Encode(e.to_string()))?;
+            let body = tokio::task::spawn_blocking(move || ndjson::gzip(&raw))
+                .await
+                .map_err(|e| SyncError::Encode(e.to_string()))?
+                .map_err(|e| SyncError::Encode(e.to_string()))?;
+            let key =
+                format!("{STATE_OBJECTS_PREFIX}/{}/{}-{}.json.gz", slug(&self.job_key), self.attempt, slug(&name));
+            let r = StateRef { key: key.clone(), sha256: sha256_hex(&body), bytes: body.len() as u64 };
+            self.ctx.sink.put(&key, Bytes::from(body)).await?;
+            state_objects.insert(name, r);
+        }
+        let mark_writes: Vec<MarkWrite> = std::mem::take(&mut self.marks).into_values().collect();
         let requests = self.stats.calls.take_log();
         let manifest = Manifest {
             manifest_version: MANIFEST_VERSION,
@@ -371,6 +573,7 @@ impl<'a> Segment<'a> {
             requests,
             objects: std::mem::take(&mut self.staged),
             prev_sha256: self.state.head.as_ref().map(|h| h.manifest_sha256.clone()),
+            marks: mark_writes,
         };
         let body = serde_json::to_vec(&manifest).map_err(|e| SyncError::Encode(e.to_string()))?;
         let head = Head {
@@ -378,6 +581,7 @@ impl<'a> Segment<'a> {
             manifest_key: manifest_key(self.stream, &self.dt, &self.job_key, &self.epoch, seq),
             manifest_sha256: sha256_hex(&body),
             staging: self.staging(),
+            marks: manifest.marks.len() as u64,
         };
         self.ctx.sink.put(&format!("{}manifest.json", head.staging), Bytes::from(body)).await?;
         self.ctx.failpoints.hit("after_write", self.stream)?;
@@ -389,16 +593,34 @@ impl<'a> Segment<'a> {
         next.last_commit_at = Some(Timestamp::now());
         next.last_run_id = Some(self.ctx.run_id.clone());
         next.records_written += self.written_in_segment;
+        let replaced: Vec<String> = self
+            .state
+            .state_objects
+            .iter()
+            .filter(|(n, r)| state_objects.get(*n).is_none_or(|x| x.key != r.key))
+            .map(|(_, r)| r.key.clone())
+            .collect();
+        next.state_objects = state_objects;
         let value = serde_json::to_value(&next).map_err(|e| SyncError::Encode(e.to_string()))?;
         match self.ctx.state.save(&self.job_key, self.version, &value).await {
             Ok(v) => self.version = Some(v),
             Err(e) => {
                 // Lost the race (or the save failed): our staged parts must never be published.
                 cleanup_staging(self.ctx.sink.as_ref(), &head.staging).await;
+                for (name, r) in &next.state_objects {
+                    if self.state.state_objects.get(name) != Some(r) {
+                        let _ = self.ctx.sink.delete(&r.key).await;
+                    }
+                }
                 return Err(e.into());
             }
         }
         self.state = next;
+        for k in replaced {
+            if let Err(e) = self.ctx.sink.delete(&k).await {
+                tracing::warn!(key = %k, error = %e, "superseded state object not removed; the next open collects it");
+            }
+        }
         // ---- DLP alerts (shared::alerts): after the checkpoint save, with this segment's
         // dlp_findings rows; best effort, never fails the commit. ----
         if let Some(alerts) = &self.ctx.alerts {
@@ -410,7 +632,10 @@ impl<'a> Segment<'a> {
         self.ctx.failpoints.hit("after_commit", self.stream)?;
         publish(self.ctx.sink.as_ref(), &head).await?;
         self.ctx.failpoints.hit("after_publish", self.stream)?;
+        // Marks after the records they describe are durable; a crash before this is rolled forward.
+        marks::apply(self.ctx.state.as_ref(), &manifest.marks).await?;
         self.parts.clear();
+        self.work_parts.clear();
         self.written_in_segment = 0;
         self.attempt = new_attempt();
         Ok(())
@@ -426,6 +651,20 @@ async fn gc_abandoned_staging(sink: &dyn ObjectSink, job_key: &str, head: Option
         let attempt = k.strip_prefix(&root).and_then(|r| r.split('/').next()).unwrap_or("");
         let is_head = head.is_some_and(|h| h.staging == format!("{root}{attempt}/"));
         if !is_head && attempt_age_exceeded(attempt, now) {
+            let _ = sink.delete(&k).await;
+        }
+    }
+}
+
+/// Removes this job's state objects that its state does not name and that are old enough not to
+/// be an in-flight writer's.
+async fn gc_state_objects(sink: &dyn ObjectSink, job_key: &str, named: &BTreeMap<String, StateRef>) {
+    let root = format!("{STATE_OBJECTS_PREFIX}/{}/", slug(job_key));
+    let Ok(keys) = sink.list(&root).await else { return };
+    let now = chrono::Utc::now();
+    for k in keys {
+        let name = k.strip_prefix(&root).unwrap_or("");
+        if !named.values().any(|r| r.key == k) && attempt_age_exceeded(name, now) {
             let _ = sink.delete(&k).await;
         }
     }

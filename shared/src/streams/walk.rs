@@ -76,6 +76,34 @@ pub trait Stream: Send + Sync + 'static {
         Self::Checkpoint::default()
     }
 
+    /// After the checkpoint is loaded: read the parts of the stream's state kept outside it
+    /// ([`Segment::state_object`]). Default: none.
+    async fn load_state(&self, _seg: &Segment<'_>, _cp: &mut Self::Checkpoint) -> Result<(), SyncError> {
+        Ok(())
+    }
+
+    /// Before every commit: stage the parts of the state kept outside the checkpoint.
+    fn save_state(&self, _seg: &mut Segment<'_>, _cp: &mut Self::Checkpoint) -> Result<(), SyncError> {
+        Ok(())
+    }
+
+    /// Before the listing is read, once per job run (e.g. retrying quarantined items). Default: nothing.
+    async fn before_walk(&self, _w: &mut ItemCtx<'_, '_>, _cp: &mut Self::Checkpoint) -> Result<(), SyncError> {
+        Ok(())
+    }
+
+    /// After every commit (e.g. waking the jobs this commit handed work to). Default: nothing.
+    async fn committed(&self, _ctx: &JobContext, _job: &Job, _cp: &mut Self::Checkpoint) -> Result<(), SyncError> {
+        Ok(())
+    }
+
+    /// Whether the driver may commit between the items of a page (items with child requests:
+    /// chats, projects). Streams of cheap items commit at page boundaries only, which keeps the
+    /// walk position free of a page's ids.
+    fn commits_within_pages(&self) -> bool {
+        true
+    }
+
     /// The listing a new walk starts with, given the committed checkpoint.
     fn listing(&self, ctx: &JobContext, job: &Job, cp: &Self::Checkpoint) -> Listing;
 
@@ -119,6 +147,24 @@ pub trait Stream: Send + Sync + 'static {
     fn output(&self, _cp: &Self::Checkpoint) -> JobOutput {
         JobOutput::default()
     }
+
+    /// Snapshot streams on their own cadence: a new snapshot is taken only when the last committed
+    /// one is at least this old ([`snapshot_due`]); `None` = every run. Default: every run.
+    fn min_interval(&self, _ctx: &JobContext) -> Option<chrono::Duration> {
+        None
+    }
+}
+
+/// Slack under a snapshot cadence: a scheduled run a little earlier than the interval still takes
+/// the snapshot (a commit lands seconds after its run started, the next run starts on the minute).
+pub const CADENCE_SLACK: chrono::Duration = chrono::Duration::minutes(2);
+
+/// Whether a snapshot is due: never taken, no cadence, or the last one at least `interval − slack` old.
+pub fn snapshot_due(last_commit: Option<Timestamp>, now: Timestamp, interval: Option<chrono::Duration>) -> bool {
+    match (last_commit, interval) {
+        (Some(last), Some(iv)) if iv > chrono::Duration::zero() => now.0 - last.0 >= iv - CADENCE_SLACK.min(iv / 2),
+        _ => true,
+    }
 }
 
 /// What a stream's [`Stream::prefetch`] computed for one item.
@@ -137,6 +183,8 @@ pub struct ItemCtx<'s, 'a> {
     pub envelope: &'s serde_json::Map<String, Value>,
     /// This item's share of [`Stream::prefetch`], if any.
     pub prefetched: Prefetched,
+    /// When the walk this item belongs to started (a resumed walk keeps its start).
+    pub walk_started_at: Timestamp,
 }
 
 impl ItemCtx<'_, '_> {
@@ -151,7 +199,34 @@ fn encode<C: Serialize>(env: &Envelope<C>) -> Result<Value, SyncError> {
 }
 
 /// Runs one job of a stream to its end, or to the deadline.
+///
+/// A run's data is complete as of the run's start: a walk resumed from an earlier run (a killed
+/// sync, an earlier schedule's continuation chain) started before this run and cannot see what
+/// changed since behind its position (listings sorted by creation: projects, sessions), so when it
+/// completes, an incremental job walks once more from the watermark it just set.
 pub async fn run<S: Stream>(s: &S, ctx: &JobContext, job: &Job, stats: &JobStats) -> Result<JobOutput, SyncError> {
+    match walk_once(s, ctx, job, stats).await? {
+        (out, WalkOrigin::ThisRun) => Ok(out),
+        (_, WalkOrigin::EarlierRun) => {
+            tracing::info!(job = %job.key(&ctx.cfg), "walk resumed from an earlier run completed; walking again from its watermark");
+            walk_once(s, ctx, job, stats).await.map(|(out, _)| out)
+        }
+    }
+}
+
+/// Whether the walk a job completed was started by this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WalkOrigin {
+    ThisRun,
+    EarlierRun,
+}
+
+async fn walk_once<S: Stream>(
+    s: &S,
+    ctx: &JobContext,
+    job: &Job,
+    stats: &JobStats,
+) -> Result<(JobOutput, WalkOrigin), SyncError> {
     let spec = s.spec();
     let key = job.key(&ctx.cfg);
     let (mut seg, raw) = Segment::open(ctx, stats, spec.name, key.clone(), spec.tables).await?;
@@ -176,9 +251,17 @@ pub async fn run<S: Stream>(s: &S, ctx: &JobContext, job: &Job, stats: &JobStats
             },
         }
     };
+    s.load_state(&seg, &mut env.stream).await?;
     if spec.mode == SyncMode::FullSnapshot && env.walk.is_none() && seg.last_run_id() == Some(ctx.run_id.as_str()) {
         tracing::info!(job = %key, "snapshot of this run already committed; not written again");
-        return Ok(s.output(&env.stream));
+        return Ok((s.output(&env.stream), WalkOrigin::ThisRun));
+    }
+    if spec.mode == SyncMode::FullSnapshot && env.walk.is_none() {
+        let last = *stats.last_commit_at.lock().unwrap_or_else(|p| p.into_inner());
+        if !snapshot_due(last, ctx.now, s.min_interval(ctx)) {
+            tracing::info!(job = %key, "snapshot taken recently (its cadence is not due); nothing read");
+            return Ok((s.output(&env.stream), WalkOrigin::ThisRun));
+        }
     }
     let mut walk = match env.walk.take() {
         Some(w) => {
@@ -209,7 +292,24 @@ pub async fn run<S: Stream>(s: &S, ctx: &JobContext, job: &Job, stats: &JobStats
     let family = spec.family;
     let mut pager =
         Paginator::new(family, walk.listing.path.clone(), walk.listing.query.clone(), walk.page_position.clone());
+    let no_envelope = serde_json::Map::new();
+    {
+        let mut w = ItemCtx {
+            ctx,
+            stats,
+            seg: &mut seg,
+            job,
+            job_key: &key,
+            request_id: None,
+            envelope: &no_envelope,
+            prefetched: None,
+            walk_started_at: walk.started_at,
+        };
+        s.before_walk(&mut w, &mut env.stream).await?;
+    }
     let mut last_commit = tokio::time::Instant::now();
+    let snapshot = spec.mode == SyncMode::FullSnapshot;
+    let within_pages = s.commits_within_pages();
     let mut items = 0u64;
     let mut recovered = false;
     loop {
@@ -268,35 +368,53 @@ pub async fn run<S: Stream>(s: &S, ctx: &JobContext, job: &Job, stats: &JobStats
                     request_id: request_id.clone(),
                     envelope: &page.envelope,
                     prefetched,
+                    walk_started_at: walk.started_at,
                 };
                 s.item(&mut w, &mut env.stream, item).await?;
             }
             items += 1;
             walk.done_in_page.push(id);
+            if snapshot {
+                if seg.should_commit() {
+                    seg.write_parts().await?; // staged only: a snapshot commits once
+                }
+                continue;
+            }
             let deadline = ctx.past_deadline();
-            let snapshot = spec.mode == SyncMode::FullSnapshot;
-            if !snapshot && (deadline || seg.should_commit() || last_commit.elapsed() >= ctx.cfg.commit_interval) {
+            if within_pages && (deadline || seg.should_commit() || last_commit.elapsed() >= ctx.cfg.commit_interval) {
+                s.save_state(&mut seg, &mut env.stream)?;
                 let cp = encode(&Envelope { stream: env.stream.clone(), walk: Some(walk.clone()) })?;
                 seg.commit(cp).await?;
+                s.committed(ctx, job, &mut env.stream).await?;
                 last_commit = tokio::time::Instant::now();
                 if deadline {
                     return Err(SyncError::Deadline);
                 }
-            } else if snapshot && seg.should_commit() {
-                seg.write_parts().await?; // staged only: a snapshot commits once
             }
         }
         walk.page_position = pager.position().map(str::to_string);
         walk.done_in_page.clear();
-        if !page_done && spec.mode != SyncMode::FullSnapshot && ctx.past_deadline() {
-            seg.commit(encode(&Envelope { stream: env.stream.clone(), walk: Some(walk.clone()) })?).await?;
-            return Err(SyncError::Deadline);
+        if !page_done && !snapshot {
+            let deadline = ctx.past_deadline();
+            let due = !within_pages && (seg.should_commit() || last_commit.elapsed() >= ctx.cfg.commit_interval);
+            if deadline || due {
+                s.save_state(&mut seg, &mut env.stream)?;
+                seg.commit(encode(&Envelope { stream: env.stream.clone(), walk: Some(walk.clone()) })?).await?;
+                s.committed(ctx, job, &mut env.stream).await?;
+                last_commit = tokio::time::Instant::now();
+                if deadline {
+                    return Err(SyncError::Deadline);
+                }
+            }
         }
     }
     let end = WalkEnd { position: pager.position().map(str::to_string), started_at: walk.started_at, items };
     s.finish(ctx, &mut env.stream, &end);
+    s.save_state(&mut seg, &mut env.stream)?;
     seg.commit(encode(&Envelope { stream: env.stream.clone(), walk: None })?).await?;
-    Ok(s.output(&env.stream))
+    s.committed(ctx, job, &mut env.stream).await?;
+    let origin = if !snapshot && walk.run_id != ctx.run_id { WalkOrigin::EarlierRun } else { WalkOrigin::ThisRun };
+    Ok((s.output(&env.stream), origin))
 }
 
 /// How a child listing ended.
@@ -316,11 +434,31 @@ pub async fn children(
     path: &str,
     query: Vec<(String, String)>,
     start: Option<String>,
-    mut each: impl FnMut(Value, Option<&str>) -> Result<(), SyncError> + Send,
+    each: impl FnMut(Value, Option<&str>) -> Result<(), SyncError> + Send,
 ) -> Result<(Option<String>, ChildEnd), SyncError> {
+    children_pages(ctx, stats, family, path, query, start, usize::MAX, each).await.map(|(p, e, _)| (p, e))
+}
+
+/// [`children`], reading at most `max_pages` pages; the `bool` says whether more pages follow (read
+/// them from the returned position). Bounds what one parent holds in memory.
+#[allow(clippy::too_many_arguments)]
+pub async fn children_pages(
+    ctx: &JobContext,
+    stats: &JobStats,
+    family: Family,
+    path: &str,
+    query: Vec<(String, String)>,
+    start: Option<String>,
+    max_pages: usize,
+    mut each: impl FnMut(Value, Option<&str>) -> Result<(), SyncError> + Send,
+) -> Result<(Option<String>, ChildEnd, bool), SyncError> {
     let mut pager = Paginator::new(family, path.to_string(), query.clone(), start.clone());
     let mut restarted = false;
+    let mut read = 0usize;
     loop {
+        if read >= max_pages {
+            return Ok((pager.position().map(str::to_string), ChildEnd::Complete, true));
+        }
         let page = match pager.next_page(&ctx.client, &stats.calls).await {
             Ok(Some(p)) => p,
             Ok(None) => break,
@@ -335,14 +473,15 @@ pub async fn children(
             }
             Err(ApiError::NotFound { message, .. }) => {
                 tracing::warn!(path, %message, "parent gone before its children were read");
-                return Ok((pager.position().map(str::to_string), ChildEnd::Gone));
+                return Ok((pager.position().map(str::to_string), ChildEnd::Gone, false));
             }
             Err(e) => return Err(e.into()),
         };
         stats.page();
+        read += 1;
         for item in page.items {
             each(item, page.request_id.as_deref())?;
         }
     }
-    Ok((pager.position().map(str::to_string), ChildEnd::Complete))
+    Ok((pager.position().map(str::to_string), ChildEnd::Complete, false))
 }

@@ -39,6 +39,9 @@ impl StreamSelection {
             if !all.0.iter().any(|a| a == name) {
                 return Err(format!("unknown stream {name:?}; known: {}", all.0.join(", ")));
             }
+            if let Some(crate::streams::Scope::Shards { parent }) = crate::streams::find(name).map(|s| s.spec().scope) {
+                return Err(format!("{name} runs as part of {parent}; select {parent}"));
+            }
             out.push(name.to_string());
         }
         if out.is_empty() {
@@ -47,20 +50,27 @@ impl StreamSelection {
         Ok(StreamSelection(out))
     }
 
+    /// Whether a stream runs: selected by name, or a sharded part of a selected stream.
     pub fn has(&self, name: &str) -> bool {
+        if let Some(crate::streams::Scope::Shards { parent }) = crate::streams::find(name).map(|s| s.spec().scope) {
+            return self.has(parent);
+        }
         self.0.iter().any(|s| s == name)
     }
 }
 
 /// Pure fan-out: the jobs of a run given the organizations listed (root streams are the
 /// scheduler's own and never planned).
-pub fn plan_jobs(orgs: &[String], org_filter: &[String], sel: &StreamSelection) -> Vec<Job> {
+pub fn plan_jobs(orgs: &[String], org_filter: &[String], sel: &StreamSelection, shards: u32) -> Vec<Job> {
     use crate::streams::Scope;
     let mut jobs = Vec::new();
     for spec in crate::streams::specs().filter(|s| sel.has(s.name)) {
         match spec.scope {
             Scope::Root => {}
             Scope::Tenant => jobs.push(Job::tenant(spec.name)),
+            // every shard each run: a shard job whose parent handed out nothing ends at once, and one
+            // whose hand-off message was lost catches up here
+            Scope::Shards { .. } => jobs.extend((0..shards.max(1)).map(|k| Job::shard(spec.name, k, shards.max(1)))),
             Scope::PerOrg => {
                 // `--org-ids` may name orgs by UUID or by tagged `org_…` id; only UUIDs select orgs here.
                 let uuid_filters: Vec<&String> = org_filter.iter().filter(|f| !f.starts_with("org_")).collect();
@@ -317,14 +327,29 @@ mod tests {
     #[test]
     fn fan_out() {
         let sel = StreamSelection::default();
-        let jobs = plan_jobs(&["a".into(), "b".into()], &[], &sel);
-        assert_eq!(jobs.len(), 5);
-        let jobs = plan_jobs(&["a".into(), "b".into()], &["B".into()], &sel);
+        let jobs = plan_jobs(&["a".into(), "b".into()], &[], &sel, 4);
+        let tenant = crate::streams::specs().filter(|s| s.scope == crate::streams::Scope::Tenant).count();
+        let per_org = crate::streams::specs().filter(|s| s.scope == crate::streams::Scope::PerOrg).count();
+        assert_eq!(jobs.len(), tenant + 2 * per_org + 4, "{jobs:?}");
+        assert_eq!(jobs.iter().filter(|j| j.stream == "transparency_checkpoints").count(), 2);
+        let jobs = plan_jobs(&["a".into(), "b".into()], &["B".into()], &sel, 4);
         assert_eq!(jobs.iter().filter(|j| j.stream == "users").count(), 1);
-        let jobs = plan_jobs(&["a".into()], &["org_01x".into()], &sel);
+        let jobs = plan_jobs(&["a".into()], &["org_01x".into()], &sel, 4);
         assert_eq!(jobs.iter().filter(|j| j.stream == "users").count(), 1);
         assert!(StreamSelection::parse("activities,nope").is_err());
         let only = StreamSelection::parse("activities").unwrap();
-        assert_eq!(plan_jobs(&["a".into()], &[], &only), vec![Job::tenant("activities")]);
+        assert_eq!(plan_jobs(&["a".into()], &[], &only, 4), vec![Job::tenant("activities")]);
+        // chat messages come with chats, sharded
+        let chats = StreamSelection::parse("chats").unwrap();
+        let jobs = plan_jobs(&[], &[], &chats, 3);
+        assert_eq!(jobs[0], Job::tenant("chats"));
+        assert_eq!(
+            jobs[1..],
+            [Job::shard("chat_messages", 0, 3), Job::shard("chat_messages", 1, 3), Job::shard("chat_messages", 2, 3)]
+        );
+        assert_eq!(
+            Job::shard("chat_messages", 1, 3).key(&crate::streams::SyncConfig::default()),
+            "chat_messages/s001of003"
+        );
     }
 }

@@ -100,10 +100,33 @@ impl Tenant {
             projects: vec![],
             documents: BTreeMap::new(),
             planted: vec![],
+            sessions: Default::default(),
+            tlog_faults: Default::default(),
+            content: Default::default(),
             mutations: 0,
             sensitive_counter: 0,
             fill,
+            scale: None,
+            directory: Default::default(),
         };
+        if let Some(knobs) = config.scale.clone() {
+            let st = super::ScaleTenant::build(config.seed, config.orgs, start, end, knobs);
+            t.domain = st.domain.clone();
+            t.orgs = st
+                .orgs
+                .iter()
+                .map(|o| OrgRecord {
+                    uuid: o.uuid.clone(),
+                    org_id: o.org_id.clone(),
+                    name: o.name.clone(),
+                    created_at: o.created_at,
+                    wire: o.wire.clone(),
+                    members: vec![],
+                })
+                .collect();
+            t.scale = Some(std::sync::Arc::new(st));
+            return t;
+        }
         let mut derived: Vec<ActivityRecord> = Vec::new();
 
         // ---- organizations
@@ -280,6 +303,9 @@ impl Tenant {
         // late-indexed rows, invisible until the next mutation reveals them
         let hidden = config.activities / 500;
         t.add_hidden_activities(&mut rng, hidden);
+        t.generate_sessions();
+        t.generate_directory();
+        t.generate_content_objects();
         t
     }
 

@@ -8,22 +8,31 @@
 //! Same [`TenantConfig`] (seed, counts, start, end) ⇒ byte-identical JSON.
 
 mod activities;
+pub mod artifacts;
 mod content;
+pub mod directory;
 mod generate;
 pub mod ids;
 mod mutate;
+pub mod scale;
 pub mod secrets;
+pub mod sessions;
 pub mod text;
+pub mod tlog;
 mod wire;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
 pub use activities::{api_key_id_for, compliance_api_accessed};
+pub use directory::{Directory, DirectoryExpected, DirectoryMutation};
 pub use mutate::{MutationConfig, MutationSummary};
+pub use scale::{ScaleConfig, ScaleCounts, ScaleTenant};
 pub use secrets::{luhn_valid, SensitiveKind};
+pub use sessions::{SessionExpected, SessionMutation, Sessions};
 pub use wire::md5_hex;
 
 /// Shape of the generated tenant.
@@ -40,6 +49,9 @@ pub struct TenantConfig {
     pub projects_per_org: usize,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+    /// `Some`: a lazily generated scale tenant ([`ScaleTenant`]) with these knobs instead of the
+    /// demo tenant; `orgs`, `seed`, `start` and `end` still apply, the other counts above do not.
+    pub scale: Option<ScaleConfig>,
 }
 
 impl Default for TenantConfig {
@@ -55,6 +67,7 @@ impl Default for TenantConfig {
             projects_per_org: 3,
             start: end - Duration::days(45),
             end,
+            scale: None,
         }
     }
 }
@@ -96,6 +109,11 @@ impl TenantConfig {
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
+    }
+
+    /// A scale tenant (see [`ScaleTenant`]) with these knobs over `orgs` organizations.
+    pub fn scale(orgs: usize, knobs: ScaleConfig) -> Self {
+        TenantConfig { orgs, scale: Some(knobs), ..TenantConfig::default() }
     }
 }
 
@@ -281,9 +299,20 @@ pub struct Tenant {
     pub projects: Vec<ProjectRecord>,
     pub documents: BTreeMap<String, DocumentRecord>,
     pub planted: Vec<PlantedSecret>,
+    /// Local and remote Claude Code / Cowork sessions (`sessions.rs`).
+    pub sessions: Sessions,
+    /// Fault switches of the fake transparency log (Access Transparency; `tlog.rs`).
+    pub tlog_faults: tlog::TlogFaults,
+    /// Code artifacts, and the content objects' planted secrets and expectations (`artifacts.rs`).
+    pub content: artifacts::ContentObjects,
     pub(crate) mutations: u64,
     pub(crate) sensitive_counter: usize,
     pub(crate) fill: activities::FillCtx,
+    /// Set for a scale tenant: the fake serves every endpoint from it, and the record vectors
+    /// above stay empty (only `orgs` is filled, without members).
+    pub scale: Option<Arc<ScaleTenant>>,
+    /// Roles, groups, effective settings and Compliance Access Keys (`directory.rs`).
+    pub directory: Directory,
 }
 
 /// Ids currently visible per table (what a complete sync must hold).
@@ -299,11 +328,20 @@ pub struct Expected {
     pub project_documents: BTreeSet<String>,
     /// `claude_file_…` ids still downloadable (chat and project files).
     pub files: BTreeSet<String>,
+    /// Sessions: what the API shows plus what it showed a sync and has since dropped.
+    pub sessions: SessionExpected,
+    /// Directory snapshots: what one complete snapshot of each directory table holds.
+    pub directory: DirectoryExpected,
+    /// Content objects: chat artifacts, generated files, code artifacts and their versions.
+    pub content: artifacts::ContentExpected,
 }
 
 impl Tenant {
     /// Ids currently visible per table.
     pub fn expected(&self) -> Expected {
+        if let Some(s) = &self.scale {
+            return s.expected();
+        }
         let mut e = Expected::default();
         for o in &self.orgs {
             e.organizations.insert(o.uuid.clone());
@@ -321,6 +359,9 @@ impl Tenant {
         e.projects = self.projects.iter().map(|p| p.id.clone()).collect();
         e.project_documents = self.documents.values().filter(|d| !d.deleted).map(|d| d.id.clone()).collect();
         e.files = self.files.values().filter(|f| !f.deleted).map(|f| f.id.clone()).collect();
+        e.sessions = self.sessions.expected();
+        e.directory = self.directory_expected();
+        e.content = self.content_expected();
         e
     }
 

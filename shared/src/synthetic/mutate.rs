@@ -37,6 +37,10 @@ pub struct MutationConfig {
     pub new_documents: usize,
     /// Users removed from an org (their activities remain).
     pub removed_users: usize,
+    /// Sessions lose data the way the API loses it for good: retention ages local calls out, a
+    /// user deletes a remote session. Off where a test's earlier run may have died before
+    /// committing what it was served: once the API drops it, nothing can fetch it again.
+    pub session_removals: bool,
 }
 
 impl Default for MutationConfig {
@@ -54,6 +58,7 @@ impl Default for MutationConfig {
             new_projects: 1,
             new_documents: 2,
             removed_users: 1,
+            session_removals: true,
         }
     }
 }
@@ -89,11 +94,19 @@ pub struct MutationSummary {
     pub updated_project_ids: Vec<String>,
     pub new_project_ids: Vec<String>,
     pub new_document_ids: Vec<String>,
+    pub sessions: super::SessionMutation,
+    /// Settings flipped, keys added and deactivated, group members and role permissions changed.
+    pub directory: super::DirectoryMutation,
+    pub content: super::artifacts::ContentMutation,
 }
 
 impl Tenant {
-    /// Simulate time passing from `self.now` to `m.now`.
+    /// Simulate time passing from `self.now` to `m.now`. A scale tenant is immutable: nothing
+    /// changes and the summary says so (empty lists, `now` unchanged).
     pub fn mutate(&mut self, m: &MutationConfig) -> MutationSummary {
+        if self.scale.is_some() {
+            return MutationSummary { previous_now: self.now, now: self.now, ..MutationSummary::default() };
+        }
         self.mutations += 1;
         let mut rng = ChaCha8Rng::seed_from_u64(
             self.config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(self.mutations),
@@ -345,6 +358,16 @@ impl Tenant {
         for a in late {
             s.late_activity_ids.push(a.id.clone());
             self.insert_activity(a);
+        }
+        s.sessions = self.mutate_sessions(prev, now, m.session_removals);
+        s.directory = self.mutate_directory(prev, now);
+        s.content = self.mutate_content(prev, now);
+        // the content pair is a chat appended to like any other
+        s.new_message_ids.extend(s.content.new_message_ids.iter().cloned());
+        if let Some(cid) = s.content.chat_id.clone() {
+            if !s.appended_chat_ids.contains(&cid) && !s.new_chat_ids.contains(&cid) {
+                s.appended_chat_ids.push(cid);
+            }
         }
         self.now = now;
         // ---- new hidden rows for the next round

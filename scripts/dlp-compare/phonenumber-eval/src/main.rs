@@ -4,7 +4,7 @@
 //! negatives (order numbers, dates, versions, zip+4, ids… that must not validate).
 //!
 //! Both see the same candidate string, without context words: this measures the validators, not
-//! the detector (tests/dlp_eval.rs measures the detector). The crate is tried with the regions
+//! the detector (tests/dlp/eval.rs measures the detector). The crate is tried with the regions
 //! US, GB, DE, FR, IN, BR, JP (a free-text scanner does not know the writer's country; the first
 //! region in which the number is valid wins, as Presidio does with its region list).
 //!

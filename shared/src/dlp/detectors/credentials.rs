@@ -7,8 +7,8 @@ use crate::dlp::context::{cat, Ctx};
 use crate::dlp::detectors as d;
 use crate::dlp::finding::Confidence;
 use crate::dlp::validate::{
-    b64_decode_lenient, classes, is_hex, is_placeholder_secret, jwt_valid, longest_run, looks_like_uuid, prev_byte,
-    shannon_entropy,
+    b64_decode_lenient, classes, contains, contains_ci, is_hex, is_placeholder_secret, jwt_valid, longest_run,
+    looks_like_uuid, prev_byte, shannon_entropy,
 };
 use memchr::memmem;
 use regex::bytes::{Captures, Regex};
@@ -308,7 +308,11 @@ impl Credentials {
         // The "use X as the password" form puts the value before the anchor.
         let ws_use = ws.saturating_sub(160);
         let win = &text[ws..we];
-        let mut pos = 0;
+        // Literal prefilters: bytes each regex cannot match without (exact, so recall is
+        // unchanged); most windows opened by a password word in prose have none of them.
+        let assign = memchr::memchr3(b':', b'=', 0xEF, win).is_some(); // `：` is EF BC 9A
+        let quote = memchr::memchr3(b'"', b'\'', b'`', win).is_some() || memchr::memchr(0xE2, win).is_some();
+        let mut pos = if assign { 0 } else { win.len() };
         while pos < win.len() {
             let Some(caps) = self.pw_kv.captures_at(win, pos) else {
                 break;
@@ -338,8 +342,8 @@ impl Credentials {
             };
             self.emit_password(scan, ws + vs, ws + ve, quoted, style);
         }
-        for re in [&self.pw_nl, &self.pw_quoted] {
-            let mut pos = 0;
+        for (re, possible) in [(&self.pw_nl, true), (&self.pw_quoted, quote)] {
+            let mut pos = if possible { 0 } else { win.len() };
             while pos < win.len() {
                 let Some(caps) = re.captures_at(win, pos) else {
                     break;
@@ -362,7 +366,9 @@ impl Credentials {
                 }
             }
         }
-        for caps in self.pw_xml.captures_iter(win) {
+        // `key="…" value="…"` needs `=` and `"`; `<password>…</password>` needs `</`.
+        let xml = (memchr::memchr(b'=', win).is_some() && memchr::memchr(b'"', win).is_some()) || contains(win, b"</");
+        for caps in self.pw_xml.captures_iter(if xml { win } else { &[] }) {
             let key = caps.name("key").or_else(|| caps.name("tag"));
             if !key.is_some_and(|k| password_key_ok(k.as_bytes())) {
                 continue;
@@ -371,21 +377,25 @@ impl Credentials {
                 self.emit_password(scan, ws + vs, ws + ve, true, Style::Assign { code_like: false });
             }
         }
-        for re in [&self.pw_chg, &self.pw_cli] {
-            for caps in re.captures_iter(win) {
+        // `--password X`/`-p X`/`--db-pass X` need a dash before `-`, `p` or `d`.
+        let dash =
+            memchr::memchr_iter(b'-', win).any(|p| matches!(win.get(p + 1), Some(b'-' | b'p' | b'P' | b'd' | b'D')));
+        for (re, possible) in [(&self.pw_chg, true), (&self.pw_cli, dash)] {
+            for caps in re.captures_iter(if possible { win } else { &[] }) {
                 if let Some((vs, ve, quoted)) = value_of(&caps) {
                     self.emit_password(scan, ws + vs, ws + ve, quoted, Style::Natural);
                 }
             }
         }
-        for caps in self.pw_cjk.captures_iter(win) {
+        for caps in self.pw_cjk.captures_iter(if win.is_ascii() { &[] } else { win }) {
             if let Some((vs, ve, quoted)) = value_of(&caps) {
                 self.emit_password(scan, ws + vs, ws + ve, quoted, Style::Natural);
             }
         }
         self.password_shorthand(scan, ws, we);
         let win_use = &text[ws_use..we];
-        for caps in self.pw_use.captures_iter(win_use) {
+        let use_word = contains_ci(win_use, b"use") && contains_ci(win_use, b"as");
+        for caps in self.pw_use.captures_iter(if use_word { win_use } else { &[] }) {
             if let Some((vs, ve, quoted)) = value_of(&caps) {
                 self.emit_password(scan, ws_use + vs, ws_use + ve, quoted, Style::Natural);
             }
@@ -399,8 +409,42 @@ impl Credentials {
     fn password_shorthand(&self, scan: &mut Scan<'_>, ws: usize, we: usize) {
         let text = scan.text;
         let win = &text[ws..we];
-        for (k, re) in [&self.pw_bare, &self.pw_pair, &self.pw_up].into_iter().enumerate() {
-            let mut pos = 0;
+        // `u: a / p: X` needs two `:`/`=`.
+        let assign2 = memchr::memchr2_iter(b':', b'=', win).nth(1).is_some();
+        // `password X`: the match is `keyword[ \t]+value`, so a plain find and a split at the
+        // first blank give both groups (no capture engine for the most frequent form).
+        let mut pos = 0;
+        while pos < win.len() {
+            let Some(m) = self.pw_bare.find_at(win, pos) else {
+                break;
+            };
+            let (ms, me) = (m.start(), m.end());
+            if matches!(prev_byte(text, ws + ms), Some(b) if b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+                pos = ms + 1;
+                continue;
+            }
+            pos = me.max(pos + 1);
+            let whole = &win[ms..me];
+            let key_len = whole.iter().position(|b| *b == b' ' || *b == b'\t').unwrap_or(whole.len());
+            let vs = ms + key_len + whole[key_len..].iter().take_while(|b| **b == b' ' || **b == b'\t').count();
+            let kw = whole[..key_len].to_ascii_lowercase();
+            if (kw == b"pw" || kw == b"pass") && !pair_context(text, ws + ms) {
+                continue;
+            }
+            // "Passwort vergessen?", "password reset!": a sentence mark is not a symbol.
+            let v = &win[vs..me];
+            let core = &v[..v.iter().rposition(|b| !matches!(b, b'?' | b'!' | b'.')).map_or(0, |p| p + 1)];
+            let shaped = core.iter().any(|b| b.is_ascii_digit() || (b.is_ascii_punctuation() && *b != b'-'))
+                || core.iter().skip(1).any(u8::is_ascii_uppercase)
+                || core.iter().any(|b| *b >= 0x80);
+            if shaped {
+                self.emit_password(scan, ws + vs, ws + me, false, Style::Natural);
+            }
+        }
+        for (k, re) in [&self.pw_pair, &self.pw_up].into_iter().enumerate() {
+            let k = k + 1;
+            let possible = k == 1 || assign2;
+            let mut pos = if possible { 0 } else { win.len() };
             while pos < win.len() {
                 let Some(caps) = re.captures_at(win, pos) else {
                     break;
@@ -414,24 +458,6 @@ impl Credentials {
                     continue;
                 }
                 pos = whole.end().max(pos + 1);
-                if k == 0 {
-                    let kw = key.as_bytes().to_ascii_lowercase();
-                    if (kw == b"pw" || kw == b"pass") && !pair_context(text, ws + key.start()) {
-                        continue;
-                    }
-                    // "Passwort vergessen?", "password reset!": a sentence mark is not a symbol.
-                    if let Some(u) = caps.name("u") {
-                        let v = u.as_bytes();
-                        let core = &v[..v.iter().rposition(|b| !matches!(b, b'?' | b'!' | b'.')).map_or(0, |p| p + 1)];
-                        let shaped =
-                            core.iter().any(|b| b.is_ascii_digit() || (b.is_ascii_punctuation() && *b != b'-'))
-                                || core.iter().skip(1).any(u8::is_ascii_uppercase)
-                                || core.iter().any(|b| *b >= 0x80);
-                        if !shaped {
-                            continue;
-                        }
-                    }
-                }
                 if k == 1 {
                     // `creds: admin/X` — a user that is itself a common word is prose.
                     if caps.name("user").is_some_and(|u| is_stopword(u.as_bytes())) {
@@ -652,7 +678,7 @@ fn pair_context(text: &[u8], at: usize) -> bool {
         "user", "login", "log in", "username", "u:", "admin", "root", "ssh", "wifi", "wi-fi", "account", "acct",
         "email", "mail", "@", "/", "vpn", "router", "ssid",
     ];
-    WORDS.iter().any(|w| memmem::find(&l, w.as_bytes()).is_some())
+    WORDS.iter().any(|w| contains(&l, w.as_bytes()))
 }
 
 fn value_of(caps: &Captures<'_>) -> Option<(usize, usize, bool)> {
@@ -1340,7 +1366,7 @@ fn is_password_placeholder(v: &[u8]) -> bool {
         return true;
     }
     let lower = v.to_ascii_lowercase();
-    if REF_MARKERS.iter().any(|m| memmem::find(&lower, m.as_bytes()).is_some()) {
+    if REF_MARKERS.iter().any(|m| contains(&lower, m.as_bytes())) {
         return true;
     }
     let first = v[0];
@@ -1446,7 +1472,7 @@ fn password_value_ok(v: &[u8], quoted: bool, style: Style, line_end: bool) -> bo
     let identifier = v.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_');
     let has_kw = {
         let l = v.to_ascii_lowercase();
-        ["pass", "pwd", "secret", "token", "cred", "key"].iter().any(|k| memmem::find(&l, k.as_bytes()).is_some())
+        ["pass", "pwd", "secret", "token", "cred", "key"].iter().any(|k| contains(&l, k.as_bytes()))
     };
     if identifier && has_kw && !quoted && c.digit == 0 {
         return false; // a variable named like a password: password = new_password

@@ -128,6 +128,7 @@ detector!(
     "secret=/api_key=/token= assignment with a high-entropy value"
 );
 detector!(CREDIT_CARD, "credit_card", Critical, 50, "Payment card number (IIN + length + Luhn)");
+detector!(IBAN, "iban", High, 48, "International bank account number (ISO 13616 country length, mod-97 check digits)");
 detector!(US_SSN, "us_ssn", Critical, 45, "US Social Security number (area/group/serial rules)");
 detector!(PHONE_NUMBER, "phone_number", Medium, 40, "Phone number (E.164 country plans, NANP rules)");
 detector!(EMAIL, "email", Medium, 30, "E-mail address with a real TLD");
@@ -159,6 +160,7 @@ pub const DETECTORS: &[DetectorInfo] = &[
     PASSWORD,
     GENERIC_SECRET,
     CREDIT_CARD,
+    IBAN,
     US_SSN,
     PHONE_NUMBER,
     EMAIL,
@@ -666,7 +668,7 @@ fn precheck(fam: Family, text: &[u8], s: usize, e: usize) -> bool {
                 // `key = v`, `key: v`, "… is v", or a YAML `name:`/`value:` pair below.
                 let end = (e + 80).min(n);
                 let seg = &text[e..end];
-                memchr::memchr2(b':', b'=', seg).is_some() || memchr::memmem::find(seg, b" is ").is_some()
+                memchr::memchr2(b':', b'=', seg).is_some() || crate::dlp::validate::contains(seg, b" is ")
             }
         }
         Family::Password => {
@@ -743,6 +745,12 @@ fn precheck(fam: Family, text: &[u8], s: usize, e: usize) -> bool {
 /// earlier start; identical spans from two detectors collapse to the higher-priority one.
 fn resolve_overlaps(mut cands: Vec<Candidate>) -> Vec<Candidate> {
     if cands.len() <= 1 {
+        return cands;
+    }
+    // Usual case: no two candidates overlap, so every one is accepted and the result is just
+    // the candidates by start (the greedy pass below would accept each in turn).
+    cands.sort_by_key(|c| (c.start, c.end)); // stable: ties keep push order, as before
+    if cands.windows(2).all(|w| w[0].end <= w[1].start) {
         return cands;
     }
     cands.sort_by(|a, b| {

@@ -13,7 +13,8 @@ use crate::dlp::finding::Confidence;
 use crate::dlp::phone::{e164_valid, nanp_valid, national_valid, National};
 use crate::dlp::table::{self, Header};
 use crate::dlp::validate::{
-    card_brand, ipv4_is_documentation, is_test_card, longest_sequence, luhn_valid, parse_ipv4_octets, ssn_valid,
+    card_brand, iban_is_documentation, iban_valid, ipv4_is_documentation, is_test_card, longest_sequence, luhn_valid,
+    parse_ipv4_octets, ssn_valid,
 };
 
 const MAX_GROUPS: usize = 16;
@@ -61,11 +62,36 @@ pub(crate) fn scan_numeric(scan: &mut Scan<'_>) {
             None => break,
             Some(k) => i = k,
         }
+        // `DE89 3704 …`: two capitals glued to the run may start an IBAN.
+        if i >= 2 && text[i - 1].is_ascii_uppercase() && text[i - 2].is_ascii_uppercase() {
+            if let Some(end) = try_iban(scan, i - 2) {
+                i = end;
+                continue;
+            }
+        }
         // Fast path: a lone run of < 7 digits (years, ports, counts, latencies) cannot be
         // anything; skip it without building a region.
         let mut j = i;
         while j < n && text[j].is_ascii_digit() {
             j += 1;
+        }
+        // A run glued on the right to a letter or `_` is a one-group region glued to a word
+        // (never a candidate), and so is every later run inside the same word that is also
+        // followed by a letter (the IBAN start, checked above, needs a word start): skip to the
+        // word's trailing digit run, the only one that can open a spaced region (hex ids,
+        // hashes and identifiers cost one pass instead of one step per digit run).
+        if j < n && (text[j].is_ascii_alphabetic() || text[j] == b'_') {
+            let mut w = j + 1;
+            while w < n && (text[w].is_ascii_alphanumeric() || text[w] == b'_') {
+                w += 1;
+            }
+            let mut t = w;
+            while t > j && text[t - 1].is_ascii_digit() {
+                t -= 1;
+            }
+            // `t` starts the trailing run (glued on the left), or is the word end.
+            i = t;
+            continue;
         }
         if j - i < 7 {
             let mut k = j;
@@ -279,23 +305,19 @@ fn carve(text: &[u8], r: &Region, a: usize, b: usize) -> Option<Carve> {
     Some(c)
 }
 
-fn seps_of<'t>(text: &'t [u8], r: &Region, a: usize, b: usize) -> impl Iterator<Item = &'t [u8]> + 't {
-    let ranges: Vec<(usize, usize)> = (a..b.saturating_sub(1)).map(|i| (r.groups[i].1, r.groups[i + 1].0)).collect();
-    ranges.into_iter().map(move |(s, e)| &text[s..e])
+/// Separators between groups `a..b` of a region (no allocation).
+fn seps_of<'t>(text: &'t [u8], r: &'t Region, a: usize, b: usize) -> impl Iterator<Item = &'t [u8]> + 't {
+    (a..b.saturating_sub(1)).map(move |i| &text[r.groups[i].1..r.groups[i + 1].0])
 }
 
-fn uniform_sep(text: &[u8], r: &Region, a: usize, b: usize) -> Option<Vec<u8>> {
+/// The one separator used between groups `a..b` (empty for a single group), if uniform.
+fn uniform_sep<'t>(text: &'t [u8], r: &'t Region, a: usize, b: usize) -> Option<&'t [u8]> {
     let mut it = seps_of(text, r, a, b);
     let first = match it.next() {
-        None => return Some(Vec::new()),
-        Some(s) => s.to_vec(),
+        None => return Some(&[]),
+        Some(s) => s,
     };
-    for s in it {
-        if s != first.as_slice() {
-            return None;
-        }
-    }
-    Some(first)
+    it.all(|s| s == first).then_some(first)
 }
 
 /// Context of a candidate: its table column's header when it sits in a table row (its category
@@ -306,7 +328,9 @@ fn context(scan: &mut Scan<'_>, s: usize, e: usize, want: Header, category: u16)
     let text = scan.text;
     match table::header_of(text, s, e, &mut scan.table) {
         Some(h) if h == want => Ctx::Positive,
-        Some(Header::Negative) => Ctx::Negative,
+        // An IBAN validates on its own (mod 97): an `account`/`ref` column does not silence it.
+        Some(Header::Negative) if want == Header::Iban => scan.ctx.assess(text, s, e, category),
+        Some(Header::Negative | Header::Iban) => Ctx::Negative,
         Some(_) => {
             let lo = s.saturating_sub(crate::dlp::context::WINDOW_BEFORE);
             let ls = memchr::memrchr(b'\n', &text[lo..s]).map_or(lo, |p| lo + p + 1);
@@ -477,7 +501,14 @@ fn try_phone(scan: &mut Scan<'_>, r: &Region, a: usize, b: usize) -> bool {
     if !(7..=15).contains(&c.nd) || c.glued || c.right != Right::Clean {
         return false;
     }
-    let all: Vec<&[u8]> = seps_of(text, r, a, b).collect();
+    // At most 7 separators (a carve has ≤ 8 groups).
+    let mut seps: [&[u8]; 8] = [&[]; 8];
+    let mut nsep = 0;
+    for s in seps_of(text, r, a, b) {
+        seps[nsep] = s;
+        nsep += 1;
+    }
+    let all = &seps[..nsep];
     let digits = &c.digits[..c.nd];
     if digits.iter().all(|&x| x == digits[0]) || longest_sequence(digits) >= 8 {
         return false;
@@ -490,7 +521,8 @@ fn try_phone(scan: &mut Scan<'_>, r: &Region, a: usize, b: usize) -> bool {
 
     if c.lead_plus {
         // International: drop a "(0)" trunk group: +44 (0)20 …
-        let mut d = Vec::with_capacity(c.nd);
+        let mut dbuf = [0u8; 20];
+        let mut nd = 0;
         for k in 0..c.ng {
             let (gs, ge) = r.groups[a + k];
             let grp = &text[gs..ge];
@@ -499,9 +531,10 @@ fn try_phone(scan: &mut Scan<'_>, r: &Region, a: usize, b: usize) -> bool {
             if k > 0 && grp == b"0" && before.ends_with(b"(") && after.starts_with(b")") {
                 continue;
             }
-            d.extend_from_slice(grp);
+            dbuf[nd..nd + grp.len()].copy_from_slice(grp);
+            nd += grp.len();
         }
-        if mixed_dots || e164_valid(&d).is_none() {
+        if mixed_dots || e164_valid(&dbuf[..nd]).is_none() {
             return false;
         }
         let conf = match ctx_of(scan) {
@@ -522,7 +555,7 @@ fn try_phone(scan: &mut Scan<'_>, r: &Region, a: usize, b: usize) -> bool {
     if let Some(nd) = nanp_digits {
         let layout = matches!(lens_nat, [3, 3, 4] | [10] | [11]);
         if layout && nanp_valid(nd) {
-            let seps: &[&[u8]] = if c.nd == 11 && lens.first() == Some(&1) { &all[1..] } else { &all[..] };
+            let seps: &[&[u8]] = if c.nd == 11 && lens.first() == Some(&1) { &all[1..] } else { all };
             let paren_style = (c.lead_paren || seps.first().is_some_and(|s| s.starts_with(b" (") || *s == b"("))
                 && seps.iter().any(|s| s.starts_with(b")"));
             let dashed = !seps.is_empty() && seps.iter().all(|s| *s == b"-");
@@ -575,4 +608,103 @@ fn try_phone(scan: &mut Scan<'_>, r: &Region, a: usize, b: usize) -> bool {
     };
     scan.push(&d::PHONE_NUMBER, start, c.end, conf);
     true
+}
+
+/// An IBAN starting at `s` (country letters): compact (`DE89370400440532013000`) or in groups
+/// of four separated by single spaces (`DE89 3704 0044 0532 0130 00`), exactly the country's
+/// length, mod-97 valid, not glued to a word on either side, not a published example. Returns
+/// the end of what it consumed (the IBAN, or nothing when it is not one).
+fn try_iban(scan: &mut Scan<'_>, s: usize) -> Option<usize> {
+    let text = scan.text;
+    let n = text.len();
+    if s > 0 && (text[s - 1].is_ascii_alphanumeric() || text[s - 1] == b'_') {
+        return None;
+    }
+    if s + 4 > n || !text[s + 2].is_ascii_digit() || !text[s + 3].is_ascii_digit() {
+        return None;
+    }
+    let want = crate::dlp::validate::iban_length(&text[s..s + 2])?;
+    let ib = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
+    let mut buf = [0u8; 34];
+    buf[..4].copy_from_slice(&text[s..s + 4]);
+    let mut len = 4;
+    let mut k = s + 4;
+    if text.get(k) == Some(&b' ') {
+        // Grouped: ` XXXX` groups, the last one may be shorter.
+        while len < want && text.get(k) == Some(&b' ') {
+            let gs = k + 1;
+            let mut ge = gs;
+            while ge < n && ge - gs < 4 && ib(text[ge]) {
+                ge += 1;
+            }
+            if ge == gs || len + (ge - gs) > want {
+                return None;
+            }
+            buf[len..len + (ge - gs)].copy_from_slice(&text[gs..ge]);
+            len += ge - gs;
+            k = ge;
+            if ge - gs < 4 {
+                break;
+            }
+        }
+    } else {
+        while k < n && ib(text[k]) && len < 34 {
+            buf[len] = text[k];
+            len += 1;
+            k += 1;
+        }
+    }
+    if len != want || text.get(k).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_') {
+        return None;
+    }
+    let iban = &buf[..len];
+    if !iban_valid(iban) {
+        return None;
+    }
+    if iban_is_documentation(iban) && !scan.cfg.flag_documentation_values {
+        return Some(k);
+    }
+    let conf = match context(scan, s, k, Header::Iban, cat::IBAN) {
+        Ctx::Negative => return Some(k),
+        Ctx::Positive => Confidence::High,
+        Ctx::Neutral => Confidence::Medium,
+    };
+    scan.push(&d::IBAN, s, k, conf);
+    Some(k)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::dlp::Scanner;
+
+    fn ibans(text: &str) -> Vec<&str> {
+        Scanner::global().scan(text).into_iter().filter(|d| d.detector == "iban").map(|d| d.value(text)).collect()
+    }
+
+    #[test]
+    fn iban_compact_grouped_and_context() {
+        assert_eq!(ibans("IBAN: DE44 5001 0517 5407 3249 31, BIC INGDDEFFXXX"), vec!["DE44 5001 0517 5407 3249 31"]);
+        assert_eq!(ibans("wire it to GB78NWBK60161331926810 today"), vec!["GB78NWBK60161331926810"]);
+        assert_eq!(ibans("FR76 3000 6000 0112 3456 7890 189"), vec!["FR76 3000 6000 0112 3456 7890 189"]);
+        assert_eq!(ibans("konto NL44RABO0123456789."), vec!["NL44RABO0123456789"]);
+        let table = "name,account,iban\nAnn,7781,ES2121000418450200051331\n";
+        assert_eq!(ibans(table), vec!["ES2121000418450200051331"]);
+        let d = Scanner::global().scan(table);
+        assert_eq!(d.iter().find(|d| d.detector == "iban").map(|d| d.confidence), Some(crate::dlp::Confidence::High));
+    }
+
+    #[test]
+    fn iban_hard_negatives() {
+        // One digit off, wrong length for the country, unknown country, glued, lower case.
+        assert!(ibans("IBAN DE44500105175407324932").is_empty());
+        assert!(ibans("IBAN DE4450010517540732493").is_empty());
+        assert!(ibans("IBAN XX44500105175407324931").is_empty());
+        assert!(ibans("ref XDE44500105175407324931 and DE44500105175407324931x").is_empty());
+        assert!(ibans("iban de44500105175407324931").is_empty());
+        // Published examples are documentation values.
+        assert!(ibans("e.g. DE89 3704 0044 0532 0130 00 or GB82 WEST 1234 5698 7654 32").is_empty());
+        // Numbers under an IBAN column are not phones or SSNs.
+        let t = "name,iban\nAnn,4159277024\nBo,536221234\n";
+        assert!(Scanner::global().scan(t).is_empty(), "{:?}", Scanner::global().scan(t));
+    }
 }

@@ -1,13 +1,13 @@
 //! DLP v2 evaluation (issue 11) on `tests/fixtures/dlp/eval/{dev,test}.jsonl`, a labelled set
 //! kept apart from the tuning corpus (see `gen_eval.py` for how it is made).
 //!
-//! Scoring (as in `dlp_quality.rs`): a label is found when a detection of the same detector
+//! Scoring (as in `quality.rs`): a label is found when a detection of the same detector
 //! overlaps it; a detection overlapping no label of its detector is a false positive.
 //! Record-level severity accuracy: the maximum severity over a record's detections equals the
 //! record's expected `severity`.
 //!
 //! Gates on the test split: recall ≥ 0.95 for tabular SSNs, tabular phones, prose phones and
-//! chat-shorthand passwords; overall precision ≥ 0.98; severity accuracy ≥ 0.95; no snippet
+//! chat-shorthand passwords, and for IBANs in tables and prose; overall precision ≥ 0.98; severity accuracy ≥ 0.95; no snippet
 //! contains any labelled value. The dev split is reported only.
 //! `DLP_DEBUG=1` prints each miss and false positive (values redacted).
 
@@ -208,6 +208,13 @@ fn eval_test_split_gate() {
         assert!(c.labels >= 100, "{class}: only {} labels", c.labels);
         assert!(c.recall() >= 0.95, "{class}: recall {:.3} < 0.95", c.recall());
     }
+    for class in ["tabular_iban", "prose_iban"] {
+        let c = ev.per_class.get(class).copied().unwrap_or_default();
+        assert!(c.labels >= 40, "{class}: only {} labels", c.labels);
+        assert!(c.recall() >= 0.95, "{class}: recall {:.3} < 0.95", c.recall());
+    }
+    let iban = ev.per_detector.get("iban").copied().unwrap_or_default();
+    assert!(iban.precision() >= 0.98, "iban precision {:.3} < 0.98", iban.precision());
     assert!(ev.total.precision() >= 0.98, "overall precision {:.3} < 0.98", ev.total.precision());
     assert!(sev_acc(&ev) >= 0.95, "record severity accuracy {:.3} < 0.95", sev_acc(&ev));
 }

@@ -106,7 +106,7 @@ fn planted(kind: u8, r: &mut impl FnMut() -> u64) -> (String, String) {
     let d = |r: &mut dyn FnMut() -> u64, n: usize| -> String {
         (0..n).map(|_| char::from(b'0' + (r() % 10) as u8)).collect()
     };
-    match kind % 12 {
+    match kind % 13 {
         0 => {
             let v = format!("{}-{}-{}", 100 + r() % 600, 10 + r() % 89, 1000 + r() % 8999);
             (format!("ssn {v}"), v)
@@ -158,11 +158,27 @@ fn planted(kind: u8, r: &mut impl FnMut() -> u64) -> (String, String) {
             let v = format!("4{}", d(r, 15));
             (format!("card {v}"), v)
         }
+        12 => {
+            let v = iban_de(&d(r, 18), r().is_multiple_of(2));
+            (format!("IBAN {v}"), v)
+        }
         _ => {
             let v = format!("sk-ant-api03-{}AA", b58(r, 93));
             (format!("ANTHROPIC_API_KEY={v}"), v)
         }
     }
+}
+
+/// A valid German IBAN for an 18-digit BBAN, compact or in groups of four.
+fn iban_de(bban: &str, grouped: bool) -> String {
+    // Check digits: 98 - (BBAN ‖ "DE00" as digits, D=13 E=14) mod 97.
+    let rem = format!("{bban}131400").bytes().fold(0u32, |r, b| (r * 10 + (b - b'0') as u32) % 97);
+    let compact = format!("DE{:02}{bban}", 98 - rem);
+    if !grouped {
+        return compact;
+    }
+    let chars: Vec<char> = compact.chars().collect();
+    chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join(" ")
 }
 
 const FILLER: &[&str] = &[

@@ -1,7 +1,6 @@
 //! API-level tests: types, serde, redaction, previews, fingerprints, chunked scanning.
 
-#[path = "../benches/support/textgen.rs"]
-mod textgen;
+use crate::textgen;
 
 use shared::dlp::cli::{scan_jsonl, scan_plain};
 use shared::dlp::{
@@ -35,6 +34,8 @@ fn source_kind_serde() {
         (SourceKind::ProjectDescription, "project_description"),
         (SourceKind::ProjectInstruction, "project_instruction"),
         (SourceKind::ProjectFile, "project_file"),
+        (SourceKind::LocalSessionMessage, "local_session_message"),
+        (SourceKind::RemoteSessionMessage, "remote_session_message"),
     ];
     for (k, name) in all {
         assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{name}\""));
