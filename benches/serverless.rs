@@ -75,7 +75,10 @@ fn main() {
             .spawn()
             .expect("fake-api");
         let mut line = String::new();
-        std::io::BufReader::new(fake.stdout.take().expect("stdout")).read_line(&mut line).expect("read");
+        let mut fake_out = std::io::BufReader::new(fake.stdout.take().expect("stdout"));
+        fake_out.read_line(&mut line).expect("read");
+        // Keep reading the child's banner: a closed pipe would make its next println panic.
+        let drain = std::thread::spawn(move || std::io::copy(&mut fake_out, &mut std::io::sink()));
         let base = line.split_whitespace().find(|w| w.starts_with("http://")).expect("url").to_string();
         let aws = AwsSettings {
             bucket,
@@ -100,6 +103,7 @@ fn main() {
         let after = vm_hwm_kib();
         let _ = fake.kill();
         let _ = fake.wait();
+        let _ = drain.join();
         match &res[0].1 {
             Outcome::Done { records } => println!(
                 "worker: activities job, one 5,000-record page: {records} records in {:.2}s; peak RSS {:.1} MiB (process high-water mark {:.1} MiB before the job, +{:.1} MiB during it)",

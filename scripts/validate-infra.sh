@@ -28,6 +28,14 @@ LOG=$BUILD/validate.log
 PASSED=0
 FAILED=0
 T0=$SECONDS
+FAILS=()  # each failure's line (with the first lines of its output), repeated at the end
+
+fail() {
+  echo "FAIL $1"
+  [ -n "${2:-}" ] && printf '%s\n' "$2" | tail -n 40 | sed 's/^/    /'
+  FAILS+=("$1${2:+$'\n'$(printf '%s\n' "$2" | tail -n 12 | sed 's/^/      /')}")
+  FAILED=$((FAILED + 1))
+}
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -39,10 +47,13 @@ checks() {
   printf '%s\n' "$out"
   printf '%s\n' "$out" >>"$LOG"
   PASSED=$((PASSED + $(printf '%s\n' "$out" | grep -c '^PASS ')))
-  FAILED=$((FAILED + $(printf '%s\n' "$out" | grep -c '^FAIL ')))
-  if [ "$rc" -ne 0 ] && ! printf '%s\n' "$out" | grep -q '^FAIL '; then
-    echo "FAIL $*: exited $rc"
+  local line
+  while IFS= read -r line; do
+    FAILS+=("${line#FAIL }")
     FAILED=$((FAILED + 1))
+  done < <(printf '%s\n' "$out" | grep '^FAIL ')
+  if [ "$rc" -ne 0 ] && ! printf '%s\n' "$out" | grep -q '^FAIL '; then
+    fail "$*: exited $rc" "$out"
   fi
 }
 
@@ -58,15 +69,18 @@ check() {
     echo "PASS $name ($((SECONDS - t)) s)"
     PASSED=$((PASSED + 1))
   else
-    echo "FAIL $name: exit $rc"
-    printf '%s\n' "$out" | tail -n 40 | sed 's/^/    /'
-    FAILED=$((FAILED + 1))
+    fail "$name: exit $rc" "$out"
   fi
   return "$rc"
 }
 
 finish() {
   printf '\nlog: %s (%d s)\n' "${LOG#"$ROOT"/}" "$((SECONDS - T0))"
+  # Repeat the failures last: CI shows only the tail of a long output.
+  if [ "${#FAILS[@]}" -gt 0 ]; then
+    echo "failed checks:"
+    printf '  FAIL %s\n' "${FAILS[@]}"
+  fi
   echo "infra: $PASSED passed, $FAILED failed"
   [ "$FAILED" -eq 0 ]
   exit $?
@@ -91,8 +105,7 @@ else
   echo "CDK: up to date (aws-cdk $("$CDK/node_modules/.bin/cdk" --version 2>/dev/null | cut -d' ' -f1))"
 fi
 if [ ! -x "$VENV/bin/python" ] || [ ! -x "$CDK/node_modules/.bin/cdk" ]; then
-  echo "FAIL tooling: install failed (see above)"
-  FAILED=$((FAILED + 1))
+  fail "tooling: install failed (see above)"
   finish
 fi
 PY=$VENV/bin/python
@@ -164,8 +177,7 @@ if [ -d "$STORE" ]; then
   checks "$PY" scripts/athena_check.py schema "$STORE"
   checks "$PY" scripts/athena_check.py queries "$STORE"
 else
-  echo "FAIL athena: $STORE is not a directory"
-  FAILED=$((FAILED + 1))
+  fail "athena: $STORE is not a directory"
 fi
 
 finish
