@@ -33,7 +33,8 @@ FAILS=()  # each failure's line (with the first lines of its output), repeated a
 fail() {
   echo "FAIL $1"
   [ -n "${2:-}" ] && printf '%s\n' "$2" | tail -n 40 | sed 's/^/    /'
-  FAILS+=("$1${2:+$'\n'$(printf '%s\n' "$2" | tail -n 12 | sed 's/^/      /')}")
+  # the summary keeps the output's marked lines (✗, error, panicked) and its last lines
+  FAILS+=("$1${2:+$'\n'$( { printf '%s\n' "$2" | grep -E '✗|[Ee]rror|panicked' | head -n 12; printf '%s\n' "$2" | tail -n 8; } | sed 's/^/      /')}")
   FAILED=$((FAILED + 1))
 }
 

@@ -792,3 +792,87 @@ async fn content_objects_once_each_with_context_dlp_and_a_poison_artifact() {
     assert!(chat_req(&incr) <= 2 * rec(Table::ChatArtifacts) + 2, "≤ 2 requests per chat artifact version");
     f.shutdown().await;
 }
+
+/// The self-audit heartbeat (issue 12 item 6): the fake records every request as a
+/// `compliance_api_accessed` row, as the API does. The activities job learns our key from its own
+/// request ids (never from another tool's rows in the same feed), follows our newest row, and its
+/// lag grows once access logging stops; with the type excluded the heartbeat is off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn self_audit_heartbeat_follows_our_own_requests_in_the_feed() {
+    use shared::status::{collect, self_audit, self_audit_line};
+    use shared::store::LocalStateStore;
+    let f =
+        fake(small_tenant(71), shared::fake_api::FakeApiConfig { emit_access_activities: true, ..open_cfg() }).await;
+    let ours = shared::synthetic::api_key_id_for(&shared::fake_api::synthetic_key());
+    // the synthetic feed already holds another tool's access rows
+    let others: Vec<String> = f.with_tenant(|t| {
+        t.activities
+            .iter()
+            .filter(|a| a.activity_type == "compliance_api_accessed")
+            .filter_map(|a| a.wire["actor"]["api_key_id"].as_str().map(str::to_string))
+            .collect()
+    });
+    assert!(!others.is_empty() && others.iter().all(|k| *k != ours), "another tool's rows: {others:?}");
+    let heartbeat = |dir: &std::path::Path| {
+        let dir = dir.to_path_buf();
+        async move {
+            let jobs = collect(&LocalStateStore::new(&dir).unwrap()).await.unwrap();
+            let hb = self_audit(&jobs).cloned().expect("activities heartbeat");
+            (hb, self_audit_line(&jobs, shared::time::Timestamp::now()))
+        }
+    };
+    let lag = |r: &shared::sync::RunReport| {
+        r.jobs
+            .iter()
+            .filter(|j| j.job.stream() == "activities")
+            .flat_map(|j| j.stats.iter())
+            .find_map(|s| s.self_audit_lag_secs())
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = shared::time::Timestamp::now();
+    let r1 = run_sync(client(&f), dir.path(), sync_cfg(&f), FailPoints::none()).await;
+    assert!(r1.ok(), "{:?}", r1.failures());
+    let (hb1, _) = heartbeat(dir.path()).await;
+    assert!(!hb1.probes.is_empty() && hb1.probes.len() <= shared::streams::activities::MAX_PROBES, "{hb1:?}");
+    assert!(lag(&r1).is_some(), "the lag is measured from the first probe until a row of ours is seen");
+
+    // the second walk reads the first run's own rows: our key is learned from a probe
+    let r2 = run_sync(client(&f), dir.path(), sync_cfg(&f), FailPoints::none()).await;
+    assert!(r2.ok(), "{:?}", r2.failures());
+    let (hb2, line2) = heartbeat(dir.path()).await;
+    assert_eq!(hb2.api_key_id.as_deref(), Some(ours.as_str()), "{hb2:?}");
+    let seen2 = hb2.last_seen.expect("our newest row");
+    assert!(seen2 >= t0, "our row is from this test's runs, not another tool's: {seen2:?}");
+    assert!(line2.contains(&ours) && line2.contains("newest own request"), "{line2}");
+    let lag2 = lag(&r2).expect("lag");
+    assert!(lag2 < 120.0, "fresh: {lag2}");
+
+    // Compliance API access logging stops: our newest row no longer moves, the lag grows
+    f.set_emit_access_activities(false);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let r3 = run_sync(client(&f), dir.path(), sync_cfg(&f), FailPoints::none()).await;
+    assert!(r3.ok(), "{:?}", r3.failures());
+    let r4 = run_sync(client(&f), dir.path(), sync_cfg(&f), FailPoints::none()).await;
+    assert!(r4.ok());
+    let (hb4, _) = heartbeat(dir.path()).await;
+    let seen4 = hb4.last_seen.expect("still known");
+    assert!(seen4 >= seen2);
+    let lag4 = lag(&r4).expect("lag");
+    assert!(lag4 >= (shared::time::Timestamp::now().0 - seen4.0).num_seconds() as f64 - 1.0 && lag4 >= 1.0, "{lag4}");
+    // no probe since logging stopped is ever matched: they stay pending (bounded)
+    assert!(!hb4.probes.is_empty() && hb4.probes.len() <= shared::streams::activities::MAX_PROBES);
+    // the lake verifies (our own rows are ordinary activities, each once)
+    assert_verified(dir.path()).await;
+
+    // excluded from the walk: off, said so, no metric
+    let mut cfg = sync_cfg(&f);
+    cfg.exclude_activity_types = vec!["compliance_api_accessed".into()];
+    let r5 = run_sync(client(&f), dir.path(), cfg, FailPoints::none()).await;
+    assert!(r5.ok(), "{:?}", r5.failures());
+    let (hb5, line5) = heartbeat(dir.path()).await;
+    assert!(hb5.off.is_some() && hb5.probes.is_empty() && hb5.api_key_id.is_none(), "{hb5:?}");
+    assert!(line5.contains("off") && line5.contains("excluded"), "{line5}");
+    assert_eq!(lag(&r5), None);
+    f.shutdown().await;
+}

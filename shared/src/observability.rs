@@ -93,6 +93,10 @@ pub fn emit_job_metrics(stream: &str, stats: &crate::streams::JobStats, succeede
     if let Some(lag) = lag_secs {
         put(&[("Stream", stream)], &[("CheckpointLagSeconds", "Seconds", lag)]);
     }
+    // the activities job only: our own requests' newest row in the feed (SelfAuditHeartbeatAlarm)
+    if let Some(lag) = stats.self_audit_lag_secs() {
+        put(&[("Stream", stream)], &[("SelfAuditLagSeconds", "Seconds", lag)]);
+    }
     if let Some(line) = transparency_metric(stream, stats) {
         println!("{line}");
     }

@@ -19,6 +19,9 @@ pub struct JobStatus {
     /// Unfinished walk (a deadline continuation or a crash will resume it).
     pub walk_in_progress: bool,
     pub quarantine: Vec<QuarantineEntry>,
+    /// The activities job's self-audit heartbeat (our own requests seen in the feed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub self_audit: Option<crate::streams::activities::Heartbeat>,
 }
 
 /// One quarantined item, as the owning job recorded it.
@@ -58,6 +61,10 @@ pub async fn collect(state: &dyn StateStore) -> Result<Vec<JobStatus>, StoreErro
             .chain(cp.get("content_quarantine").and_then(Value::as_array))
             .flat_map(|a| a.iter().map(entry))
             .collect();
+        let self_audit = (stream == crate::streams::activities::SPEC.name)
+            .then(|| cp.get("stream").and_then(|s| s.get("heartbeat")).cloned())
+            .flatten()
+            .and_then(|h| serde_json::from_value(h).ok());
         out.push(JobStatus {
             job: key.clone(),
             stream,
@@ -67,6 +74,7 @@ pub async fn collect(state: &dyn StateStore) -> Result<Vec<JobStatus>, StoreErro
             head_seq: js.head.as_ref().map(|h| h.seq),
             walk_in_progress: cp.get("walk").is_some_and(|w| !w.is_null()),
             quarantine,
+            self_audit,
         });
     }
     out.sort_by(|a, b| a.job.cmp(&b.job));
@@ -84,5 +92,42 @@ fn entry(q: &Value) -> QuarantineEntry {
         first_seen: s("first_seen"),
         last_seen: s("last_seen"),
         next_retry: s("next_retry"),
+    }
+}
+
+/// The heartbeat of the activities job that committed last (a changed filter starts a new job
+/// key; the old job's state stays behind).
+pub fn self_audit(jobs: &[JobStatus]) -> Option<&crate::streams::activities::Heartbeat> {
+    jobs.iter().filter(|j| j.self_audit.is_some()).max_by_key(|j| j.last_commit_at).and_then(|j| j.self_audit.as_ref())
+}
+
+/// The self-audit line of `status`: whether our own requests still show up in the activity feed.
+pub fn self_audit_line(jobs: &[JobStatus], now: Timestamp) -> String {
+    let Some(hb) = self_audit(jobs) else {
+        return "self-audit: no heartbeat yet (the activities job has not walked a page)".into();
+    };
+    if let Some(why) = &hb.off {
+        return format!("self-audit: off ({why})");
+    }
+    let ago = |t: Timestamp| {
+        let m = (now.0 - t.0).num_minutes().max(0);
+        if m < 120 {
+            format!("{m} min ago")
+        } else {
+            format!("{:.1} h ago", m as f64 / 60.0)
+        }
+    };
+    match (&hb.api_key_id, hb.last_seen) {
+        (Some(k), Some(t)) => format!(
+            "self-audit: our key {k}: newest own request in the activity feed at {} ({}); {} probe(s) pending",
+            t.to_rfc3339(),
+            ago(t),
+            hb.probes.len()
+        ),
+        _ => format!(
+            "self-audit: none of our requests seen in the activity feed yet (first probe {}; {} pending)",
+            hb.since.map(|t| format!("{} ({})", t.to_rfc3339(), ago(t))).unwrap_or_else(|| "?".into()),
+            hb.probes.len()
+        ),
     }
 }

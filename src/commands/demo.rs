@@ -45,6 +45,9 @@ fn prepare_store(dir: &Path) -> anyhow::Result<()> {
 pub async fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
     prepare_store(&a.store)?;
     let (fake, key) = start_synthetic(a.seed, Some(a.budget_per_minute)).await?;
+    // like the real API, the fake records each of our requests as a compliance_api_accessed row:
+    // the second sync finds the first one's and learns our key (the self-audit heartbeat)
+    fake.set_emit_access_activities(true);
     // one very large local session: the two large-transcript errors are met and handled
     let start = fake.with_tenant(|t| {
         t.sessions.make_very_large();
@@ -142,6 +145,9 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         "Access Transparency: one event turned visible 2 business days late; the fake log now serves a wrong inclusion proof (expect a transparency_findings row)."
     );
 
+    // The rows of the second sync's own requests would only be read by a third: stop recording so
+    // the exactly-once check below compares against a closed source.
+    fake.set_emit_access_activities(false);
     println!("\n[2/2] Second sync (incremental):");
     let r2 = sync_local(api.client(key)?, &a.store, &streams, !a.no_progress, false, false).await?;
     ui::print_summary(&r2, &a.store);
@@ -230,8 +236,10 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("\nDLP findings at ingest: {}\n  {}", findings.len(), super::dlp::summarize(&findings));
     println!("  list them: compliance-lake findings --store {} --severity HIGH", a.store.display());
     print_tree(&sink).await?;
-    println!("\nChain of custody (compliance-lake verify --store {}):", a.store.display());
     let state = shared::store::LocalStateStore::new(&a.store)?;
+    let jobs = shared::status::collect(&state).await?;
+    println!("\n{}", shared::status::self_audit_line(&jobs, shared::time::Timestamp::now()));
+    println!("\nChain of custody (compliance-lake verify --store {}):", a.store.display());
     let vr = super::verify::run_on(&sink, &state).await?;
     all_ok &= super::verify::print_report(&vr) == ExitCode::SUCCESS;
     if all_ok {

@@ -70,6 +70,7 @@ pub fn render(jobs: &[JobStatus]) -> String {
             if j.walk_in_progress { " (walk in progress)" } else { "" }
         );
     }
+    let _ = writeln!(s, "\n{}", shared::status::self_audit_line(jobs, shared::time::Timestamp::now()));
     let held: usize = jobs.iter().map(|j| j.quarantine.len()).sum();
     if held == 0 {
         let _ = writeln!(s, "\nno item in quarantine");

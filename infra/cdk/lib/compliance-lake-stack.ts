@@ -98,6 +98,14 @@ export class ComplianceLakeStack extends Stack {
     const userIds = param('UserIds', { type: 'String', default: '', description: 'Comma-separated user ids (chats are filtered client-side). Empty = all users.' });
     const projectIds = param('ProjectIds', { type: 'String', default: '', description: 'Comma-separated project ids. Empty = all projects.' });
     const excludeTypes = param('ExcludeActivityTypes', { type: 'String', default: '', description: 'Comma-separated activity types not to store, e.g. compliance_api_accessed.' });
+    const selfAuditMaxLag = param('SelfAuditMaxLagSeconds', {
+      type: 'Number', default: 21600, minValue: 0, maxValue: 604800,
+      description:
+        'Self-audit heartbeat: alarm (SelfAuditHeartbeatAlarm) when the newest compliance_api_accessed row of our own key ' +
+        'in the activity feed is older than this for a whole hour (Compliance API access logging turned off, or our ' +
+        'requests no longer recorded). 0 = no alarm. Off by itself when ExcludeActivityTypes holds ' +
+        'compliance_api_accessed or OrgIds is set (the walk cannot see those rows).',
+    });
     // Late-indexed events land minutes behind newer ones: less than 2 minutes of overlap misses them
     // (the functions refuse it too).
     const overlap = param('OverlapMinutes', {
@@ -267,6 +275,9 @@ export class ComplianceLakeStack extends Stack {
     const readersOn = new CfnCondition(this, 'ReaderRolesOn', { expression: Fn.conditionEquals(Fn.ref('ReaderRoles'), 'true') });
     const hasBoundary = new CfnCondition(this, 'HasPermissionsBoundary', { expression: Fn.conditionNot(Fn.conditionEquals(boundaryArn.valueAsString, '')) });
     const alertsOn = new CfnCondition(this, 'DlpAlertsOn', { expression: Fn.conditionNot(Fn.conditionEquals(alertSeverity.valueAsString, 'OFF')) });
+    const selfAuditOn = new CfnCondition(this, 'SelfAuditHeartbeatOn', {
+      expression: Fn.conditionAnd(streamOn['activities'], Fn.conditionNot(Fn.conditionEquals(selfAuditMaxLag.valueAsString, '0'))),
+    });
     const hasAlertEmail = new CfnCondition(this, 'HasDlpAlertEmail', {
       expression: Fn.conditionAnd(alertsOn, Fn.conditionNot(Fn.conditionEquals(alertEmail.valueAsString, ''))),
     });
@@ -733,6 +744,18 @@ export class ComplianceLakeStack extends Stack {
       dimensions: [{ name: 'Stream', value: 'org_settings' }],
       statistic: 'Sum', ...anyOver,
     }, streamOn['org_settings']);
+
+    // Self-audit heartbeat: our own requests stopped appearing in the activity feed.
+    alarm('SelfAuditHeartbeatAlarm', {
+      alarmDescription:
+        'compliance-lake: the Compliance API has not recorded our own requests in the activity feed ' +
+        '(compliance_api_accessed rows of our key) for longer than SelfAuditMaxLagSeconds. Check whether Compliance API ' +
+        'access logging was turned off (activity org_compliance_api_settings_updated) and run `compliance-lake status`.',
+      namespace: 'ComplianceLake', metricName: 'SelfAuditLagSeconds',
+      dimensions: [{ name: 'Stream', value: 'activities' }],
+      statistic: 'Minimum', period: 3600, evaluationPeriods: 1, threshold: selfAuditMaxLag.valueAsNumber,
+      comparisonOperator: 'GreaterThanThreshold', treatMissingData: 'notBreaching',
+    }, selfAuditOn);
 
     // ------------------------------------------------------------------------------------------
     // DLP alerts: rule on DlpAlertEventBus, optional e-mail through a topic of their own

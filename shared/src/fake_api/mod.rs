@@ -212,6 +212,12 @@ impl FakeApiHandle {
         lock(&self.shared.faults).scripted.push_back(f);
     }
 
+    /// Turn the `compliance_api_accessed` row per request on or off (as an admin switching
+    /// Compliance API access logging would).
+    pub fn set_emit_access_activities(&self, on: bool) {
+        self.shared.emit_access.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Replace the key list.
     pub fn set_keys(&self, keys: Vec<FakeKey>) {
         *lock(&self.shared.keys) = keys;

@@ -33,7 +33,7 @@ pub(crate) struct Shared {
     pub limiter: Mutex<Limiter>,
     pub faults: Mutex<FaultState>,
     pub stats: Mutex<FakeStats>,
-    pub emit_access: bool,
+    pub emit_access: std::sync::atomic::AtomicBool,
     pub started: Instant,
     pub rng: Mutex<ChaCha8Rng>,
     pub base_url: String,
@@ -48,7 +48,7 @@ impl Shared {
             limiter: Mutex::new(Limiter::new(cfg.rate_limit)),
             faults: Mutex::new(FaultState::new(cfg.faults)),
             stats: Mutex::new(FakeStats::default()),
-            emit_access: cfg.emit_access_activities,
+            emit_access: std::sync::atomic::AtomicBool::new(cfg.emit_access_activities),
             started: Instant::now(),
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
             base_url: format!("http://{addr}"),
@@ -363,7 +363,7 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         request_id: &rid,
     });
     sh.record(&method, &pq, &out);
-    if sh.emit_access {
+    if sh.emit_access.load(std::sync::atomic::Ordering::Relaxed) {
         if let Some(k) = &out.api_key {
             sh.emit_access_activity(k, &ua, &rid, &method, &pq, out.status);
         }

@@ -10,10 +10,20 @@
 //!
 //! The watermark never moves past the walk's start (our clock): one future-dated event cannot make
 //! the next walk skip everything before it.
+//!
+//! **Self-audit heartbeat.** Every Compliance API request is itself recorded in the feed as a
+//! `compliance_api_accessed` activity. The job keeps the `request-id`s of a few of its own listing
+//! pages ([`Heartbeat::probe`], at most [`MAX_PROBES`]); when a later page of this or a later walk
+//! carries one of them, the row's `actor.api_key_id` is our key, and from then on the newest row of
+//! that key is the heartbeat ([`Heartbeat::observe`]). `SelfAuditLagSeconds` = now − that row
+//! (before the first match: now − the first probe) is emitted after each walk and alarms when our
+//! own access stops being logged (Compliance API logging turned off, rows no longer delivered). It
+//! is off when the walk cannot see those rows: `compliance_api_accessed` excluded, or an
+//! organization filter (whether our rows carry an organization is not documented).
 
 use super::segment::Segment;
 use super::walk::{ItemCtx, Listing, Stream, WalkEnd};
-use super::{enrich, str_field, ts_field, Filter, Job, JobContext, Scope, StreamSpec, SyncError, SyncMode};
+use super::{enrich, str_field, ts_field, Filter, Job, JobContext, JobStats, Scope, StreamSpec, SyncError, SyncMode};
 use crate::api::{paths, ApiError, Family};
 use crate::store::Table;
 use crate::time::Timestamp;
@@ -44,6 +54,110 @@ pub struct Checkpoint {
     /// The window changed since it was last staged.
     #[serde(skip)]
     pub dirty: bool,
+    /// Self-audit: our own requests seen in the feed (a few hundred bytes at most).
+    #[serde(default, skip_serializing_if = "Heartbeat::is_empty")]
+    pub heartbeat: Heartbeat,
+}
+
+/// The activity type every Compliance API request is recorded as.
+pub const OWN_ACCESS_TYPE: &str = "compliance_api_accessed";
+
+/// Request ids of our own pages kept until the feed shows them (oldest dropped first).
+pub const MAX_PROBES: usize = 8;
+
+/// One of our own requests, waiting to be seen in the feed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    pub request_id: String,
+    pub at: Timestamp,
+}
+
+/// What the self-audit knows of our own requests in the feed. Bounded: `MAX_PROBES` probes, one
+/// key id, three timestamps.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// Our requests not yet seen in the feed, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<Probe>,
+    /// Our key's id, learned from the `actor.api_key_id` of a row carrying one of our request ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_id: Option<String>,
+    /// `created_at` of the newest `compliance_api_accessed` row of our key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<Timestamp>,
+    /// When the first probe was taken (the lag's origin until a row of ours is seen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
+    /// Why the heartbeat is off (the walk cannot see our rows); `None` = on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub off: Option<String>,
+}
+
+impl Heartbeat {
+    pub fn is_empty(&self) -> bool {
+        *self == Heartbeat::default()
+    }
+
+    /// Why the walk of this configuration cannot see our own rows, if it cannot.
+    pub fn off_reason(exclude_activity_types: &[String], org_ids: &[String]) -> Option<String> {
+        if exclude_activity_types.iter().any(|t| t == OWN_ACCESS_TYPE) {
+            Some(format!("{OWN_ACCESS_TYPE} is excluded from the activities walk"))
+        } else if !org_ids.is_empty() {
+            Some("the activities walk is filtered by organization".into())
+        } else {
+            None
+        }
+    }
+
+    /// Remembers one of our requests (a listing page's `request-id`).
+    pub fn probe(&mut self, request_id: &str, at: Timestamp) {
+        if self.off.is_some() || self.probes.iter().any(|p| p.request_id == request_id) {
+            return;
+        }
+        self.since.get_or_insert(at);
+        self.probes.push(Probe { request_id: request_id.to_string(), at });
+        if self.probes.len() > MAX_PROBES {
+            let excess = self.probes.len() - MAX_PROBES;
+            self.probes.drain(..excess);
+        }
+    }
+
+    /// Looks at one activity of the feed: a `compliance_api_accessed` row carrying one of our
+    /// request ids teaches our key id; any row of our key moves `last_seen`. `true` if it was ours.
+    pub fn observe(&mut self, a: &Value) -> bool {
+        if str_field(a, "type") != Some(OWN_ACCESS_TYPE) {
+            return false;
+        }
+        let key = a.get("actor").and_then(|x| str_field(x, "api_key_id"));
+        if let Some(rid) = str_field(a, "request_id") {
+            if let Some(i) = self.probes.iter().position(|p| p.request_id == rid) {
+                self.probes.remove(i);
+                if let Some(k) = key {
+                    if self.api_key_id.as_deref() != Some(k) {
+                        self.api_key_id = Some(k.to_string());
+                    }
+                }
+            }
+        }
+        let ours = key.is_some() && key == self.api_key_id.as_deref();
+        if ours {
+            if let Some(at) = ts_field(a, "created_at") {
+                if self.last_seen.is_none_or(|t| at > t) {
+                    self.last_seen = Some(at);
+                }
+            }
+        }
+        ours
+    }
+
+    /// Where the lag is measured from: the newest row of ours, or before the first one the first
+    /// probe; `None` when off or when nothing was probed yet.
+    pub fn lag_origin(&self) -> Option<Timestamp> {
+        if self.off.is_some() {
+            return None;
+        }
+        self.last_seen.or(self.since)
+    }
 }
 
 /// Name of the state object holding the dedup window.
@@ -137,6 +251,19 @@ impl Stream for Activities {
         false
     }
 
+    /// Each listing page's `request-id` is a heartbeat probe (our own request, soon in the feed);
+    /// the job's stats carry the heartbeat to `SelfAuditLagSeconds`.
+    fn page_seen(&self, ctx: &JobContext, stats: &JobStats, cp: &mut Checkpoint, request_id: Option<&str>) {
+        let hb = &mut cp.heartbeat;
+        hb.off = Heartbeat::off_reason(&ctx.cfg.exclude_activity_types, &ctx.cfg.org_ids);
+        if hb.off.is_some() {
+            *hb = Heartbeat { off: hb.off.take(), ..Heartbeat::default() };
+        } else if let Some(rid) = request_id {
+            hb.probe(rid, Timestamp::now());
+        }
+        stats.set_self_audit_from(hb.lag_origin());
+    }
+
     fn listing(&self, ctx: &JobContext, _job: &Job, cp: &Checkpoint) -> Listing {
         let cfg = &ctx.cfg;
         let gte = plan_gte(cp, cfg.backfill_start, cfg.activity_lookback, cfg.activity_overlap, ctx.now);
@@ -167,6 +294,7 @@ impl Stream for Activities {
             }
             .into());
         };
+        cp.heartbeat.observe(&a);
         // Access Transparency types are owned by the `access_transparency` stream (late-visible events)
         if str_field(&a, "type").is_some_and(super::access_transparency::owned_by_access_transparency) {
             return Ok(());
@@ -229,5 +357,55 @@ mod tests {
         cp.prune(o);
         assert!(cp.recent.contains_key("future"));
         assert!(!serde_json::to_string(&cp).unwrap().contains("future"), "the window is not in the checkpoint");
+    }
+
+    fn access(id: &str, key: &str, rid: &str, at: &str) -> Value {
+        serde_json::json!({"id": id, "type": OWN_ACCESS_TYPE, "created_at": at, "request_id": rid,
+            "actor": {"type": "api_actor", "api_key_id": key, "ip_address": "10.0.0.1", "user_agent": "x"}})
+    }
+
+    #[test]
+    fn heartbeat_learns_our_key_from_a_probe_and_follows_it() {
+        let mut hb = Heartbeat::default();
+        assert_eq!(hb.lag_origin(), None, "nothing probed, nothing to measure");
+        hb.probe("req_011CabcOurs1", ts("2026-11-23T10:00:00Z"));
+        assert_eq!(hb.lag_origin(), Some(ts("2026-11-23T10:00:00Z")), "before any match: the first probe");
+        // another tool's rows (another key, unknown request id) teach nothing
+        assert!(!hb.observe(&access("activity_1", "apikey_01Other", "req_011Cother", "2026-11-23T10:00:01Z")));
+        assert_eq!(hb.api_key_id, None);
+        // our request id: our key is learned
+        assert!(hb.observe(&access("activity_2", "apikey_01Ours", "req_011CabcOurs1", "2026-11-23T10:00:02Z")));
+        assert_eq!(hb.api_key_id.as_deref(), Some("apikey_01Ours"));
+        assert!(hb.probes.is_empty());
+        // any later row of our key moves last_seen forward, never back; other keys never do
+        assert!(hb.observe(&access("activity_3", "apikey_01Ours", "req_011Cnotprobed", "2026-11-23T11:00:00Z")));
+        assert!(hb.observe(&access("activity_4", "apikey_01Ours", "req_011Cearlier", "2026-11-23T10:30:00Z")));
+        assert!(!hb.observe(&access("activity_5", "apikey_01Other", "req_011Cx", "2026-11-23T12:00:00Z")));
+        assert_eq!(hb.last_seen, Some(ts("2026-11-23T11:00:00Z")));
+        assert_eq!(hb.lag_origin(), Some(ts("2026-11-23T11:00:00Z")));
+        // not an access row
+        let other =
+            serde_json::json!({"id": "activity_6", "type": "user_signed_in", "created_at": "2026-11-23T13:00:00Z"});
+        assert!(!hb.observe(&other));
+    }
+
+    #[test]
+    fn heartbeat_is_bounded_and_off_when_the_walk_cannot_see_our_rows() {
+        let mut hb = Heartbeat::default();
+        for i in 0..100 {
+            hb.probe(&format!("req_011C{i:020}"), ts("2026-11-23T10:00:00Z"));
+        }
+        assert_eq!(hb.probes.len(), MAX_PROBES);
+        assert_eq!(hb.probes[0].request_id, format!("req_011C{:020}", 100 - MAX_PROBES), "the oldest are dropped");
+        assert!(serde_json::to_string(&hb).unwrap().len() < 1024);
+        assert!(Heartbeat::off_reason(&[OWN_ACCESS_TYPE.to_string()], &[]).is_some());
+        assert!(Heartbeat::off_reason(&[], &["org".to_string()]).is_some());
+        assert!(Heartbeat::off_reason(&["user_signed_in".to_string()], &[]).is_none());
+        let off = Heartbeat { off: Some("x".into()), since: Some(ts("2026-11-23T10:00:00Z")), ..Heartbeat::default() };
+        assert_eq!(off.lag_origin(), None);
+        // an old checkpoint without the field reads as an empty heartbeat, and an empty one is not written
+        let cp: Checkpoint = serde_json::from_str(r#"{"watermark":"2026-11-23T10:00:00Z"}"#).unwrap();
+        assert!(cp.heartbeat.is_empty());
+        assert!(!serde_json::to_string(&cp).unwrap().contains("heartbeat"));
     }
 }

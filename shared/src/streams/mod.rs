@@ -378,6 +378,8 @@ pub struct JobStats {
     pub unscanned_files: AtomicU64,
     /// When this job last committed (loaded with its state, moved by every commit): `CheckpointLagSeconds`.
     pub last_commit_at: Mutex<Option<Timestamp>>,
+    /// The activities heartbeat's origin (our newest own row in the feed): `SelfAuditLagSeconds`.
+    pub self_audit_from: Mutex<Option<Timestamp>>,
 }
 
 impl JobStats {
@@ -392,6 +394,17 @@ impl JobStats {
     }
     pub fn set_last_commit(&self, t: Option<Timestamp>) {
         *self.last_commit_at.lock().unwrap_or_else(|p| p.into_inner()) = t;
+    }
+
+    pub fn set_self_audit_from(&self, t: Option<Timestamp>) {
+        *self.self_audit_from.lock().unwrap_or_else(|p| p.into_inner()) = t;
+    }
+
+    /// Seconds since our own newest request seen in the activity feed (the self-audit heartbeat);
+    /// `None` for other jobs, or when the heartbeat is off.
+    pub fn self_audit_lag_secs(&self) -> Option<f64> {
+        let t = (*self.self_audit_from.lock().unwrap_or_else(|p| p.into_inner()))?;
+        Some((chrono::Utc::now() - t.0).num_milliseconds().max(0) as f64 / 1000.0)
     }
 
     /// Seconds since the job's newest committed checkpoint (`None`: never committed).

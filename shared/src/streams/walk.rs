@@ -140,6 +140,10 @@ pub trait Stream: Send + Sync + 'static {
         Some(Listing { start: None, ..listing.clone() })
     }
 
+    /// A listing page was handled (all its items), before any commit at its boundary: the page's
+    /// `request-id` (the activities heartbeat probes its own requests with it).
+    fn page_seen(&self, _ctx: &JobContext, _stats: &JobStats, _cp: &mut Self::Checkpoint, _request_id: Option<&str>) {}
+
     /// The walk reached its end: final checkpoint changes (watermarks, pruning, cursors).
     fn finish(&self, _ctx: &JobContext, _cp: &mut Self::Checkpoint, _end: &WalkEnd) {}
 
@@ -392,6 +396,7 @@ async fn walk_once<S: Stream>(
                 }
             }
         }
+        s.page_seen(ctx, stats, &mut env.stream, request_id.as_deref());
         walk.page_position = pager.position().map(str::to_string);
         walk.done_in_page.clear();
         if !page_done && !snapshot {

@@ -372,12 +372,35 @@ impl Tenant {
 
     /// Make every late-indexed (invisible) activity visible now; returns their ids.
     pub fn reveal_hidden_activities(&mut self) -> Vec<String> {
+        // A late-indexed row turns visible a few minutes behind the feed's head. Rows hidden long
+        // ago whose head has moved on since (the feed kept going: e.g. the fake's own
+        // `compliance_api_accessed` rows) are re-timed behind the current head, so "late" stays
+        // within minutes of the newest row, as the API's indexing delay is; nobody saw them before.
+        // Access Transparency events keep their time: they are late by days on purpose.
+        let head = self.newest_visible_activity().map(|a| a.created_at);
         let mut out = Vec::new();
+        let mut moved = false;
         for a in &mut self.activities {
-            if !a.visible {
-                a.visible = true;
-                out.push(a.id.clone());
+            if a.visible {
+                continue;
             }
+            a.visible = true;
+            out.push(a.id.clone());
+            let Some(head) = head else { continue };
+            let lag = chrono::Duration::minutes(5);
+            let at_days = matches!(a.activity_type.as_str(), "anthropic_access" | "cmek_preserve");
+            if !at_days && a.created_at < head - lag {
+                let h = a.id.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+                let at = head - chrono::Duration::milliseconds(1_000 + (h % 299_000) as i64);
+                a.created_at = at;
+                if let Some(o) = a.wire.as_object_mut() {
+                    o.insert("created_at".into(), serde_json::json!(ids::ts_z(at)));
+                }
+                moved = true;
+            }
+        }
+        if moved {
+            self.activities.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         }
         out
     }
