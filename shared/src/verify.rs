@@ -65,24 +65,28 @@ pub fn is_snapshot(table: Table) -> bool {
     )
 }
 
-/// Count of each identity in a table; for snapshot tables, only the latest snapshot (by run id).
+/// Count of each identity in a table; for snapshot tables, only each job's latest snapshot.
 pub async fn identity_counts(sink: &dyn ObjectSink, table: Table) -> Result<BTreeMap<String, u64>, StoreError> {
     let recs = read_table(sink, table).await?;
-    let latest_run = if is_snapshot(table) {
-        // the snapshot fetched last (run ids need not sort by time)
-        recs.iter()
-            .filter_map(|r| {
-                Some((r.pointer("/_ingest/fetched_at")?.as_str()?, r.pointer("/_ingest/run_id")?.as_str()?))
-            })
-            .max()
-            .map(|(_, run)| run.to_string())
-    } else {
-        None
-    };
+    let s = |r: &'_ Value, p: &str| r.pointer(p).and_then(Value::as_str).map(str::to_string);
+    // Snapshot tables: each job's (an organization's users, roles, …) snapshot fetched last. Per
+    // job, not per table: jobs of an older run still queued can finish after this run's (run ids
+    // need not sort by time either).
+    let mut latest_run: BTreeMap<Option<String>, (String, String)> = BTreeMap::new();
+    if is_snapshot(table) {
+        for r in &recs {
+            let (Some(at), Some(run)) = (s(r, "/_ingest/fetched_at"), s(r, "/_ingest/run_id")) else { continue };
+            let e = latest_run.entry(s(r, "/_ingest/job")).or_insert_with(|| (at.clone(), run.clone()));
+            if (at.as_str(), run.as_str()) > (e.0.as_str(), e.1.as_str()) {
+                *e = (at, run);
+            }
+        }
+    }
     let mut m = BTreeMap::new();
     for r in &recs {
-        if let Some(run) = &latest_run {
-            if r.pointer("/_ingest/run_id").and_then(Value::as_str) != Some(run) {
+        if is_snapshot(table) {
+            let latest = latest_run.get(&s(r, "/_ingest/job")).map(|(_, run)| run.as_str());
+            if s(r, "/_ingest/run_id").as_deref() != latest {
                 continue;
             }
         }
@@ -368,4 +372,46 @@ pub async fn verify_lake(
     }
     rep.problems.sort();
     Ok(rep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ndjson, LocalObjectSink};
+    use serde_json::json;
+
+    fn user(org: &str, id: &str, job: &str, run: &str, at: &str) -> Value {
+        json!({"id": id, "organization_uuid": org, "_ingest": {"job": job, "run_id": run, "fetched_at": at}})
+    }
+
+    /// An organization's users job of an older run still queued can finish after this run's jobs:
+    /// each job's newest snapshot counts, not the table's newest run.
+    #[tokio::test]
+    async fn snapshot_counts_take_each_jobs_newest_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = LocalObjectSink::new(dir.path()).unwrap();
+        let (a, b) = ("a1b2c3d4-0000-4000-8000-00000000000a", "a1b2c3d4-0000-4000-8000-00000000000b");
+        let (ja, jb) = (format!("users/{a}"), format!("users/{b}"));
+        let rows = [
+            // run 1 snapshots a (its job of b is killed, its message stays queued); run 2 both;
+            // run 1's job of b is picked up again and finishes last
+            user(a, "user_01A", &ja, "sched-1", "2026-12-02T10:00:00Z"),
+            user(a, "user_01A", &ja, "sched-2", "2026-12-02T11:00:00Z"),
+            user(a, "user_01C", &ja, "sched-2", "2026-12-02T11:00:00Z"),
+            user(b, "user_01B", &jb, "sched-2", "2026-12-02T11:00:01Z"),
+            user(b, "user_01B", &jb, "sched-1", "2026-12-02T11:00:05Z"),
+            user(b, "user_01D", &jb, "sched-1", "2026-12-02T11:00:05Z"),
+        ];
+        for (i, r) in rows.iter().enumerate() {
+            let body = ndjson::encode_gz(std::slice::from_ref(r)).unwrap();
+            sink.put(&format!("users/dt=2026-12-02/part-{i}.ndjson.gz"), body.into()).await.unwrap();
+        }
+        let got = identity_counts(&sink, Table::Users).await.unwrap();
+        let want: BTreeMap<String, u64> =
+            [format!("{a}/user_01A"), format!("{a}/user_01C"), format!("{b}/user_01B"), format!("{b}/user_01D")]
+                .into_iter()
+                .map(|k| (k, 1))
+                .collect();
+        assert_eq!(got, want);
+    }
 }
