@@ -562,6 +562,32 @@ async fn scale_tenant_syncs_exactly_once_with_hard_killed_workers() {
             ));
         }
     }
+    // projects: every project listed (a version once)
+    let project_rows = verify::identity_counts(&s3, Table::Projects).await.unwrap();
+    let listed: std::collections::BTreeSet<&str> = project_rows.keys().filter_map(|k| k.split('@').next()).collect();
+    let missing: Vec<&String> = e.projects.iter().filter(|p| !listed.contains(p.as_str())).collect();
+    let twice = project_rows.values().filter(|n| **n > 1).count();
+    if !missing.is_empty() || twice > 0 {
+        inexact.push(format!(
+            "projects: expected {} listed {} missing {} (e.g. {:?}) versions written twice {twice}",
+            e.projects.len(),
+            listed.len(),
+            missing.len(),
+            &missing[..missing.len().min(3)]
+        ));
+    }
+    // retried deliveries, by error (a loss has to come from somewhere)
+    let mut errors: std::collections::BTreeMap<String, usize> = Default::default();
+    for (job, o) in report.failures() {
+        if let shared::serverless::worker::Outcome::Failed { error, .. } = o {
+            let head: String = error.chars().take(120).collect();
+            *errors.entry(format!("{}: {head}", job.split('/').next().unwrap_or(job))).or_default() += 1;
+        }
+    }
+    println!("{} failed deliveries (retried):", report.failures().len());
+    for (e, n) in &errors {
+        println!("  {n} × {e}");
+    }
     // every table is judged (and printed) before the run fails
     assert!(inexact.is_empty(), "{inexact:#?}");
     let chat_rows = verify::identity_counts(&s3, Table::Chats).await.unwrap();

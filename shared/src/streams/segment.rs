@@ -602,18 +602,42 @@ impl<'a> Segment<'a> {
             .collect();
         next.state_objects = state_objects;
         let value = serde_json::to_value(&next).map_err(|e| SyncError::Encode(e.to_string()))?;
-        match self.ctx.state.save(&self.job_key, self.version, &value).await {
-            Ok(v) => self.version = Some(v),
-            Err(e) => {
-                // Lost the race (or the save failed): our staged parts must never be published.
-                cleanup_staging(self.ctx.sink.as_ref(), &head.staging).await;
-                for (name, r) in &next.state_objects {
-                    if self.state.state_objects.get(name) != Some(r) {
-                        let _ = self.ctx.sink.delete(&r.key).await;
-                    }
-                }
-                return Err(e.into());
+        let saved = self.ctx.state.save(&self.job_key, self.version, &value).await;
+        // fault tests: the save is applied but its answer is lost (a timeout, or an SDK retry of the
+        // conditional put that then finds our own write and reports a conflict)
+        let saved = match (saved, self.ctx.failpoints.hit("ambiguous_save", self.stream)) {
+            (Ok(v), Err(e)) => {
+                tracing::warn!(job = %self.job_key, version = v, "{e}: reporting an applied save as failed");
+                Err(StoreError::Backend(format!("{e}: save applied, answer lost")))
             }
+            (r, _) => r,
+        };
+        match saved {
+            Ok(v) => self.version = Some(v),
+            Err(e) => match self.ctx.state.load(&self.job_key).await {
+                // A failed save may still have been applied: a commit is ours if the stored head is
+                // this very manifest (its SHA-256 covers this attempt's id and time).
+                Ok(Some(d)) if head_is(&d.value, &head) => {
+                    tracing::warn!(job = %self.job_key, error = %e, "state save reported a failure but was applied; the commit stands");
+                    self.version = Some(d.version);
+                }
+                Ok(_) => {
+                    // Lost the race (or the save failed): our staged parts must never be published.
+                    cleanup_staging(self.ctx.sink.as_ref(), &head.staging).await;
+                    for (name, r) in &next.state_objects {
+                        if self.state.state_objects.get(name) != Some(r) {
+                            let _ = self.ctx.sink.delete(&r.key).await;
+                        }
+                    }
+                    return Err(e.into());
+                }
+                // Unknown whether it was applied: keep the staging (if it is the head, the next open
+                // publishes it; if not, the age-based collection removes it).
+                Err(read) => {
+                    tracing::warn!(job = %self.job_key, error = %e, read_error = %read, "state save failed and could not be checked; staging kept");
+                    return Err(e.into());
+                }
+            },
         }
         self.state = next;
         for k in replaced {
@@ -640,6 +664,14 @@ impl<'a> Segment<'a> {
         self.attempt = new_attempt();
         Ok(())
     }
+}
+
+/// Whether a stored job state names `head` as its head (the commit that wrote `head` was applied).
+fn head_is(stored: &Value, head: &Head) -> bool {
+    serde_json::from_value::<JobState>(stored.clone())
+        .ok()
+        .and_then(|st| st.head)
+        .is_some_and(|h| h.manifest_sha256 == head.manifest_sha256 && h.staging == head.staging)
 }
 
 /// Removes staging attempts of this job that are old enough to be a dead writer's, never the head's.
