@@ -269,9 +269,13 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
                         DeadLetter,
                     }
                     let (next, mut ended) = match &o {
-                        Outcome::Done { .. } | Outcome::Stopped(_) | Outcome::Duplicate => (Next::Ack, true),
+                        Outcome::Done { .. } | Outcome::Stopped(_) => (Next::Ack, true),
                         // replaced by the continuation / the deferred copy it enqueued
                         Outcome::Continued | Outcome::Deferred => (Next::Ack, false),
+                        // another worker holds the job: its run decides when the job has ended (a
+                        // holder killed later is redelivered, or re-sent by the stall check). Taking
+                        // the duplicate for the end let a drive stop with a walk half done.
+                        Outcome::Duplicate => (Next::Ack, false),
                         Outcome::Failed { retryable: false, .. } => (Next::DeadLetter, false),
                         Outcome::Failed { retryable: true, .. } => (Next::Release, d.receive_count >= max_receives),
                     };
@@ -292,8 +296,9 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
                     if let (true, Some(k)) = (ours, &job_key) {
                         match &o {
                             Outcome::Done { .. } => tracker.ended(k, started, false),
-                            // replaced by the continuation / the deferred copy it sent (tracked)
-                            Outcome::Continued | Outcome::Deferred => {}
+                            // replaced by the continuation / the deferred copy it sent (tracked),
+                            // or the holder's to end
+                            Outcome::Continued | Outcome::Deferred | Outcome::Duplicate => {}
                             _ if ended => tracker.ended(k, started, true),
                             _ => {}
                         }
