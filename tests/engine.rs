@@ -118,9 +118,11 @@ async fn a_walk_resumed_from_an_earlier_run_is_followed_by_one_of_this_run() {
     let streams = ["local_sessions", "remote_sessions", "projects"];
     f.with_tenant(|t| t.mutate(&MutationConfig::default()));
     for stream in streams {
-        // run A dies right after its third commit, three pages into the walk
+        // run A dies right after its third commit, three pages into the walk (projects discovery
+        // commits at page boundaries only, one commit a page: its first, one page in)
         let fp = FailPoints::none();
-        fp.set(&format!("after_commit:{stream}"), shared::streams::failpoints::Action::Error, 3);
+        let nth = if stream == "projects" { 1 } else { 3 };
+        fp.set(&format!("after_commit:{stream}"), shared::streams::failpoints::Action::Error, nth);
         let rt = local_runtime(client(&f), dir.path(), cfg.clone(), fp);
         let ctx = rt.context(client(&f), "run-a", None);
         let r = shared::streams::run_job(&ctx, &Job::tenant(stream), &JobStats::default()).await;
@@ -137,6 +139,16 @@ async fn a_walk_resumed_from_an_earlier_run_is_followed_by_one_of_this_run() {
         shared::streams::run_job(&ctx, &Job::tenant(stream), &JobStats::default())
             .await
             .unwrap_or_else(|e| panic!("{stream}: run B: {e}"));
+        if stream == "projects" {
+            // the details of what discovery handed out are read by the shard jobs
+            let n = cfg.chat_shards;
+            for k in 0..n {
+                let job = Job::shard(shared::streams::project_details::SPEC.name, k, n);
+                shared::streams::run_job(&ctx, &job, &JobStats::default())
+                    .await
+                    .unwrap_or_else(|e| panic!("project_details shard {k}: run B: {e}"));
+            }
+        }
     }
     let sink = LocalObjectSink::new(dir.path()).unwrap();
     let e = f.expected();

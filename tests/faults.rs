@@ -289,7 +289,7 @@ async fn poisoned_items_are_quarantined_and_written_once_when_they_clear() {
         .flat_map(|j| j.quarantine.into_iter().map(move |q| (j.stream.clone(), q.item, q.status)))
         .collect();
     assert!(held.contains(&("chat_messages".into(), bad_chat.clone(), Some(403))), "{held:?}");
-    assert!(held.contains(&("projects".into(), project.clone(), Some(403))), "{held:?}");
+    assert!(held.contains(&("project_details".into(), project.clone(), Some(403))), "{held:?}");
     assert_eq!(held.len(), 2, "{held:?}");
     let sink = LocalObjectSink::new(dir.path()).unwrap();
     let findings = shared::verify::read_table(&sink, Table::DlpFindings).await.unwrap();

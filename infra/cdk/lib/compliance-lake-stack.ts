@@ -711,8 +711,8 @@ export class ComplianceLakeStack extends Stack {
       }, streamOn[s]);
     }
     // Quarantine: an item (a chat's messages, a project) failed and is skipped; the stream moves on.
-    for (const [s, on] of [['chat_messages', 'chats'], ['projects', 'projects']] as const) {
-      alarm(`Quarantined${cap(s === 'chat_messages' ? 'chatMessages' : s)}Alarm`, {
+    for (const [s, on, id] of [['chat_messages', 'chats', 'ChatMessages'], ['project_details', 'projects', 'Projects']] as const) {
+      alarm(`Quarantined${id}Alarm`, {
         alarmDescription:
           `compliance-lake: stream "${s}" holds items in quarantine (they failed and are skipped, retried on a ` +
           'slower cadence). List them with `compliance-lake status`; fix the cause (a permission, a deleted object) ' +

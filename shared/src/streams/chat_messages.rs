@@ -19,7 +19,8 @@ use super::artifacts;
 use super::chats::{self, Mark, Task};
 use super::dlp::{self, DlpContext, FileScan, Source};
 use super::marks::{self, MarkWrite, Stamp};
-use super::segment::{self, JobState, Segment};
+use super::segment::Segment;
+use super::shards::{self, Owner, Position, ShardWork};
 use super::walk::{children_pages, ChildEnd};
 use super::{
     enrich, str_field, ts_field, Filter, Ingest, Job, JobContext, JobOutput, JobStats, Scope, StreamDef, StreamSpec,
@@ -27,7 +28,7 @@ use super::{
 };
 use crate::api::{paths, ApiError, Family};
 use crate::dlp::SourceKind;
-use crate::store::{ndjson, StoreError, Table};
+use crate::store::{StoreError, Table};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -59,12 +60,9 @@ const PAGES_PER_CHUNK: usize = 2;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    /// The discovery state (its epoch) the positions below refer to.
-    pub source_epoch: Option<String>,
-    /// Discovery commits whose tasks for this shard are all handled.
-    pub consumed: u64,
-    /// Tasks of commit `consumed + 1` already handled.
-    pub pos: u64,
+    /// Where this shard is in the discovery job's work.
+    #[serde(flatten)]
+    pub at: Position,
     #[serde(default)]
     pub quarantine: Vec<Quarantined>,
     /// Artifacts and generated files whose fetch failed (`artifacts.rs`): retried, bounded.
@@ -107,18 +105,6 @@ pub fn next_retry(now: Timestamp, attempts: u32, base: std::time::Duration) -> T
 }
 
 pub struct ChatMessages;
-
-/// The mark key and epoch of a chat, in the discovery job's namespace.
-struct Owner {
-    job: String,
-    epoch: String,
-}
-
-impl Owner {
-    fn key(&self, chat_id: &str) -> String {
-        marks::key(&self.job, chat_id)
-    }
-}
 
 /// The current mark of a chat: staged in this segment, else committed.
 async fn mark_of(ctx: &JobContext, seg: &Segment<'_>, owner: &Owner, chat_id: &str) -> Result<Mark, SyncError> {
@@ -484,43 +470,47 @@ impl StreamDef for ChatMessages {
     }
 
     async fn run(&self, ctx: &JobContext, job: &Job, stats: &JobStats) -> Result<JobOutput, SyncError> {
-        let Some([shard, n]) = job.shard else {
-            return Err(SyncError::Encode("a chat_messages job needs a shard".into()));
-        };
-        let key = job.key(&ctx.cfg);
-        let (mut seg, raw) = Segment::open(ctx, stats, SPEC.name, key.clone(), SPEC.tables).await?;
-        let mut cp: Checkpoint = if raw.is_null() {
-            Checkpoint::default()
-        } else {
-            serde_json::from_value(raw).map_err(|e| StoreError::Corrupt {
-                key: key.clone(),
-                reason: format!("checkpoint of {}: {e}", SPEC.name),
-            })?
-        };
-        stats
-            .quarantined
-            .store((cp.quarantine.len() + cp.content_quarantine.len()) as u64, std::sync::atomic::Ordering::Relaxed);
-        // the discovery job whose work this shard does (same filters, so the same key suffix)
-        let disc = Job { stream: chats::SPEC.name, org_uuid: None, shard: None }.key(&ctx.cfg);
-        let Some(doc) = ctx.state.load(&disc).await? else {
-            return Ok(JobOutput::default()); // nothing discovered yet
-        };
-        let st: JobState = serde_json::from_value(doc.value)
-            .map_err(|e| StoreError::Corrupt { key: disc.clone(), reason: e.to_string() })?;
-        let (Some(epoch), Some(mut head)) = (st.epoch, st.head) else { return Ok(JobOutput::default()) };
-        // the head's work must be visible before it is read (roll-forward is idempotent)
-        segment::publish(ctx.sink.as_ref(), &head).await?;
-        if cp.source_epoch.as_deref() != Some(epoch.as_str()) {
-            if cp.source_epoch.is_some() {
-                tracing::info!(job = %key, "the chats state was reset; this shard starts over with it");
-            }
-            cp = Checkpoint { source_epoch: Some(epoch.clone()), ..Checkpoint::default() };
-        }
-        let owner = Owner { job: disc.clone(), epoch: epoch.clone() };
-        let mut last_commit = tokio::time::Instant::now();
+        shards::run(self, ctx, job, stats).await
+    }
+}
 
-        // quarantined content items and chats due for another try
-        artifacts::retry_due(ctx, stats, &mut seg, &owner.job, &owner.epoch, &key, &mut cp.content_quarantine).await?;
+#[async_trait::async_trait]
+impl ShardWork for ChatMessages {
+    type Checkpoint = Checkpoint;
+    type Task = Task;
+    type Run = artifacts::Work;
+
+    fn spec(&self) -> &'static StreamSpec {
+        &SPEC
+    }
+
+    fn parent(&self) -> &'static str {
+        chats::SPEC.name
+    }
+
+    fn batch_size(&self) -> usize {
+        BATCH
+    }
+
+    fn position<'c>(&self, cp: &'c mut Checkpoint) -> &'c mut Position {
+        &mut cp.at
+    }
+
+    fn quarantined(&self, cp: &Checkpoint) -> usize {
+        cp.quarantine.len() + cp.content_quarantine.len()
+    }
+
+    /// Quarantined content items and chats due for another try.
+    async fn start(
+        &self,
+        ctx: &JobContext,
+        stats: &JobStats,
+        seg: &mut Segment<'_>,
+        owner: &Owner,
+        cp: &mut Checkpoint,
+    ) -> Result<artifacts::Work, SyncError> {
+        let key = seg.job_key().to_string();
+        artifacts::retry_due(ctx, stats, seg, &owner.job, &owner.epoch, &key, &mut cp.content_quarantine).await?;
         let mut content = artifacts::Work {
             quarantined: cp.content_quarantine.iter().map(|q| q.item.clone()).collect(),
             ..artifacts::Work::default()
@@ -528,100 +518,26 @@ impl StreamDef for ChatMessages {
         let now = Timestamp::now();
         let due: Vec<Task> = cp.quarantine.iter().filter(|q| q.next_retry <= now).map(|q| q.task.clone()).collect();
         for chunk in due.chunks(BATCH) {
-            let handled = handle_batch(ctx, stats, &mut seg, &owner, &key, chunk, &mut content).await?;
-            settle(&mut cp, chunk, handled, ctx.cfg.quarantine_retry)?;
-            artifacts::settle(ctx, &mut seg, &owner.job, &owner.epoch, &key, &mut cp.content_quarantine, &mut content)?;
+            self.batch(ctx, stats, seg, owner, cp, &mut content, chunk).await?;
         }
-
-        let mut consumed_keys: Vec<String> = Vec::new();
-        let mut seq = cp.consumed + 1;
-        loop {
-            if seq > head.seq {
-                // caught up: the chats job may have committed meanwhile (its wake-up can reach a busy
-                // shard and be dropped as a duplicate): read its head again before stopping
-                match ctx.state.load(&disc).await? {
-                    Some(doc) => {
-                        let st: JobState = serde_json::from_value(doc.value)
-                            .map_err(|e| StoreError::Corrupt { key: disc.clone(), reason: e.to_string() })?;
-                        match (st.epoch, st.head) {
-                            (Some(e), Some(h)) if e == epoch && h.seq > head.seq => {
-                                segment::publish(ctx.sink.as_ref(), &h).await?;
-                                head = h;
-                            }
-                            _ => break,
-                        }
-                    }
-                    None => break,
-                }
-                continue;
-            }
-            let prefix = segment::work_shard_prefix(chats::SPEC.name, &disc, &epoch, seq, shard, n);
-            let keys = ctx.sink.list(&prefix).await?;
-            let mut tasks: Vec<Task> = Vec::new();
-            for k in &keys {
-                let body = ctx.sink.get(k).await?.ok_or_else(|| StoreError::Missing { key: k.clone() })?;
-                for v in ndjson::decode_gz(&body)
-                    .map_err(|e| StoreError::Corrupt { key: k.clone(), reason: e.to_string() })?
-                {
-                    tasks.push(
-                        serde_json::from_value(v)
-                            .map_err(|e| StoreError::Corrupt { key: k.clone(), reason: format!("work item: {e}") })?,
-                    );
-                }
-            }
-            let mut i = (cp.pos as usize).min(tasks.len());
-            while i < tasks.len() {
-                let end = (i + BATCH).min(tasks.len());
-                let handled = handle_batch(ctx, stats, &mut seg, &owner, &key, &tasks[i..end], &mut content).await?;
-                settle(&mut cp, &tasks[i..end], handled, ctx.cfg.quarantine_retry)?;
-                artifacts::settle(
-                    ctx,
-                    &mut seg,
-                    &owner.job,
-                    &owner.epoch,
-                    &key,
-                    &mut cp.content_quarantine,
-                    &mut content,
-                )?;
-                i = end;
-                cp.pos = i as u64;
-                stats.page();
-                stats.quarantined.store(
-                    (cp.quarantine.len() + cp.content_quarantine.len()) as u64,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
-                let deadline = ctx.past_deadline();
-                if deadline || seg.should_commit() || last_commit.elapsed() >= ctx.cfg.commit_interval {
-                    commit(&mut seg, &cp, &mut consumed_keys).await?;
-                    last_commit = tokio::time::Instant::now();
-                    if deadline {
-                        return Err(SyncError::Deadline);
-                    }
-                }
-            }
-            cp.consumed = seq;
-            cp.pos = 0;
-            consumed_keys.extend(keys);
-            seq += 1;
-        }
-        commit(&mut seg, &cp, &mut consumed_keys).await?;
-        stats
-            .quarantined
-            .store((cp.quarantine.len() + cp.content_quarantine.len()) as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(JobOutput::default())
+        Ok(content)
     }
-}
 
-/// Commits, then removes the work objects fully consumed by what was committed.
-async fn commit(seg: &mut Segment<'_>, cp: &Checkpoint, consumed: &mut Vec<String>) -> Result<(), SyncError> {
-    let v = serde_json::to_value(cp).map_err(|e| SyncError::Encode(e.to_string()))?;
-    seg.commit(v).await?;
-    for k in consumed.drain(..) {
-        if let Err(e) = seg.sink().delete(&k).await {
-            tracing::warn!(key = %k, error = %e, "consumed work object not removed (the lifecycle rule expires it)");
-        }
+    async fn batch(
+        &self,
+        ctx: &JobContext,
+        stats: &JobStats,
+        seg: &mut Segment<'_>,
+        owner: &Owner,
+        cp: &mut Checkpoint,
+        content: &mut artifacts::Work,
+        tasks: &[Task],
+    ) -> Result<(), SyncError> {
+        let key = seg.job_key().to_string();
+        let handled = handle_batch(ctx, stats, seg, owner, &key, tasks, content).await?;
+        settle(cp, tasks, handled, ctx.cfg.quarantine_retry)?;
+        artifacts::settle(ctx, seg, &owner.job, &owner.epoch, &key, &mut cp.content_quarantine, content)
     }
-    Ok(())
 }
 
 #[cfg(test)]

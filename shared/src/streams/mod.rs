@@ -15,10 +15,12 @@ pub mod failpoints;
 pub mod local_sessions;
 pub mod marks;
 pub mod organizations;
+pub mod project_details;
 pub mod projects;
 pub mod remote_sessions;
 pub mod segment;
 pub mod sessions;
+pub mod shards;
 pub mod transparency_checkpoints;
 pub mod users;
 pub mod walk;
@@ -113,6 +115,7 @@ pub fn registry() -> &'static [&'static dyn StreamDef] {
         &chats::Chats,
         &chat_messages::ChatMessages,
         &projects::Projects,
+        &project_details::ProjectDetails,
         &local_sessions::LocalSessions,
         &remote_sessions::RemoteSessions,
         &access_transparency::AccessTransparency,
@@ -261,7 +264,8 @@ pub struct SyncConfig {
     /// A walk commits at least this often, so a killed invocation loses less than this of work.
     pub commit_interval: std::time::Duration,
     pub message_concurrency: usize,
-    /// Jobs the message fetching of chats is spread over (`chat_messages` shards).
+    /// Shard jobs each sharded stream is spread over: the message fetching of chats
+    /// (`chat_messages`) and the details of projects (`project_details`).
     pub chat_shards: u32,
     /// A quarantined item is retried after this, doubling per attempt (at most 6 h).
     pub quarantine_retry: std::time::Duration,

@@ -494,6 +494,7 @@ impl<'a> Segment<'a> {
                 staged: staged.clone(),
             };
             self.ctx.sink.put(&staged, Bytes::from(body)).await?;
+            self.ctx.failpoints.hit("after_stage", self.stream)?;
             self.staged.push(obj);
         }
         let buffers = std::mem::take(&mut self.buffers);

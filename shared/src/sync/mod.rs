@@ -330,7 +330,10 @@ mod tests {
         let jobs = plan_jobs(&["a".into(), "b".into()], &[], &sel, 4);
         let tenant = crate::streams::specs().filter(|s| s.scope == crate::streams::Scope::Tenant).count();
         let per_org = crate::streams::specs().filter(|s| s.scope == crate::streams::Scope::PerOrg).count();
-        assert_eq!(jobs.len(), tenant + 2 * per_org + 4, "{jobs:?}");
+        let sharded =
+            crate::streams::specs().filter(|s| matches!(s.scope, crate::streams::Scope::Shards { .. })).count();
+        assert_eq!(sharded, 2, "chat_messages and project_details");
+        assert_eq!(jobs.len(), tenant + 2 * per_org + 4 * sharded, "{jobs:?}");
         assert_eq!(jobs.iter().filter(|j| j.stream == "transparency_checkpoints").count(), 2);
         let jobs = plan_jobs(&["a".into(), "b".into()], &["B".into()], &sel, 4);
         assert_eq!(jobs.iter().filter(|j| j.stream == "users").count(), 1);
