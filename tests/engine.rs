@@ -178,6 +178,67 @@ async fn a_walk_resumed_from_an_earlier_run_is_followed_by_one_of_this_run() {
     f.shutdown().await;
 }
 
+/// Deadline-safe snapshots: a snapshot that reaches an invocation's deadline is suspended (its parts
+/// staged, its position and staged parts in the state, nothing visible) and resumed by the run's
+/// continuations, so it spans invocations and still commits once, exactly; a later run never adopts
+/// another run's suspended snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_spans_invocations_of_its_run_and_commits_once() {
+    use shared::store::Table;
+    use shared::streams::SyncError;
+    let f = fake(small_tenant(75), open_cfg()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = shared::streams::SyncConfig { project_page_size: 2, ..sync_cfg(&f) };
+    let job = Job::tenant("project_collaborators");
+    let sink = LocalObjectSink::new(dir.path()).unwrap();
+    let rt = local_runtime(client(&f), dir.path(), cfg.clone(), FailPoints::none());
+    // every invocation is past its deadline: one project per invocation, then a continuation
+    let past = Some(tokio::time::Instant::now());
+    let ctx = rt.context(client(&f), "run-a", past);
+    for _ in 0..2 {
+        let r = shared::streams::run_job(&ctx, &job, &JobStats::default()).await;
+        assert!(matches!(r, Err(SyncError::Deadline)), "{r:?}");
+    }
+    assert!(
+        shared::verify::read_table(&sink, Table::ProjectCollaborators).await.unwrap().is_empty(),
+        "a suspended snapshot is not visible"
+    );
+    // run A is abandoned; run B starts its own snapshot and finishes it through continuations
+    let ctx = rt.context(client(&f), "run-b", past);
+    let mut invocations = 0;
+    loop {
+        invocations += 1;
+        assert!(invocations < 1000, "the snapshot never completes");
+        match shared::streams::run_job(&ctx, &job, &JobStats::default()).await {
+            Ok(_) => break,
+            Err(SyncError::Deadline) => continue,
+            Err(e) => panic!("invocation {invocations}: {e}"),
+        }
+    }
+    let projects = f.expected().projects.len();
+    assert!(invocations > projects.min(4), "{invocations} invocations for {projects} projects");
+    let rows = shared::verify::read_table(&sink, Table::ProjectCollaborators).await.unwrap();
+    assert!(rows.iter().all(|r| r["_ingest"]["run_id"] == "run-b"), "only run B's snapshot is visible");
+    let written = shared::verify::identity_counts(&sink, Table::ProjectCollaborators).await.unwrap();
+    let c = shared::verify::check(&f.expected().directory.project_collaborators, &written);
+    assert!(c.exact(), "missing {:?} duplicated {:?}", c.missing, c.duplicated);
+    // one commit for the snapshot, whose manifest lists the requests of every invocation
+    let manifests: Vec<String> = sink
+        .list("_manifests/project_collaborators/")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.ends_with(".json"))
+        .collect();
+    assert_eq!(manifests.len(), 1, "{manifests:?}");
+    let m: serde_json::Value = serde_json::from_slice(&sink.get(&manifests[0]).await.unwrap().unwrap()).unwrap();
+    let collab_requests =
+        m["requests"].as_array().unwrap().iter().filter(|r| r.to_string().contains("/collaborators")).count();
+    assert!(collab_requests >= projects, "{collab_requests} collaborator requests for {projects} projects");
+    assert_verified(dir.path()).await;
+    f.shutdown().await;
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     for e in walk(from) {
         let rel = e.strip_prefix(from).unwrap();

@@ -69,7 +69,7 @@ export class ComplianceLakeStack extends Stack {
       chats: param('SyncChats', trueFalse('Sync chats and every message, with the artifacts and generated files they reference (stream "chats", tables chats + chat_messages + chat_artifacts + generated_files).')),
       projects: param('SyncProjects', trueFalse('Sync projects and their documents (stream "projects", tables projects + project_documents).')),
       local_sessions: param('SyncLocalSessions', trueFalse('Sync Claude Code / Cowork / Claude for Microsoft 365 sessions on users\' machines with whole transcripts (stream "local_sessions", tables local_sessions + local_session_messages).')),
-      remote_sessions: param('SyncRemoteSessions', trueFalse('Sync cloud Cowork sessions with whole transcripts (stream "remote_sessions", tables remote_sessions + remote_session_messages). A session its user deletes is gone from the API; it is polled every ScheduleIntervalMinutes, so keep that short.')),
+      remote_sessions: param('SyncRemoteSessions', trueFalse('Sync cloud Cowork sessions with whole transcripts (stream "remote_sessions", tables remote_sessions + remote_session_messages). A session its user deletes is gone from the API; it is polled every RemoteSessionsIntervalMinutes and with every sync run.')),
       access_transparency: param('SyncAccessTransparency', trueFalse('Sync Access Transparency events (anthropic_access, cmek_preserve) with a 3-business-day reconciliation walk (stream "access_transparency", table activities).')),
       transparency_checkpoints: param('SyncTransparencyCheckpoints', trueFalse('Verify and archive the Access Transparency log per organization: signed checkpoints, consistency and inclusion proofs (stream "transparency_checkpoints", tables transparency_checkpoints, transparency_inclusions, transparency_findings).')),
       roles: param('SyncRoles', trueFalse('Snapshot every organization\'s roles with their permissions (stream "roles", table roles) every DirectoryIntervalMinutes.')),
@@ -78,6 +78,11 @@ export class ComplianceLakeStack extends Stack {
       project_collaborators: param('SyncProjectCollaborators', trueFalse('Snapshot who can see each project (stream "project_collaborators", table project_collaborators; one request per project) every DirectoryIntervalMinutes.')),
       code_artifacts: param('SyncCodeArtifacts', trueFalse('Sync Artifacts (Claude Code sites, Claude Docs, Sheets, ...) from the artifacts listing, each listed version once, with DLP over single-file versions (stream "code_artifacts", tables code_artifacts + code_artifact_versions). Chat artifacts and generated files come with SyncChats.')),
     };
+    const remoteSessionsInterval = param('RemoteSessionsIntervalMinutes', {
+      type: 'String', default: '5', allowedValues: ['0', '1', '2', '5', '10', '15'],
+      description:
+        'How often remote (cloud Cowork) sessions are polled besides the sync runs, so a session its user deletes is caught before it is gone from the API: a second EventBridge rule that runs only stream remote_sessions, in a run of its own. 0 = only with the sync runs (ScheduleIntervalMinutes).',
+    });
     const directoryInterval = param('DirectoryIntervalMinutes', {
       type: 'Number', default: 60, minValue: 0, maxValue: 10080,
       description:
@@ -260,6 +265,9 @@ export class ComplianceLakeStack extends Stack {
         [5, 10, 15, 30, 60].map((m) => [String(m), { Expression: `rate(${m} minutes)`, PeriodSeconds: m * 60 }]),
       ),
     });
+    const remoteSessionsMap = new CfnMapping(this, 'RemoteSessionsIntervals', {
+      mapping: Object.fromEntries([1, 2, 5, 10, 15].map((m) => [String(m), { Expression: `rate(${m} minute${m === 1 ? '' : 's'})` }])),
+    });
     const timeoutMap = new CfnMapping(this, 'WorkerTimeouts', {
       mapping: Object.fromEntries([120, 300, 600, 900].map((s) => [String(s), { VisibilityTimeout: s * 6 }])),
     });
@@ -277,6 +285,9 @@ export class ComplianceLakeStack extends Stack {
     const alertsOn = new CfnCondition(this, 'DlpAlertsOn', { expression: Fn.conditionNot(Fn.conditionEquals(alertSeverity.valueAsString, 'OFF')) });
     const selfAuditOn = new CfnCondition(this, 'SelfAuditHeartbeatOn', {
       expression: Fn.conditionAnd(streamOn['activities'], Fn.conditionNot(Fn.conditionEquals(selfAuditMaxLag.valueAsString, '0'))),
+    });
+    const remoteSessionsCadenceOn = new CfnCondition(this, 'RemoteSessionsCadenceOn', {
+      expression: Fn.conditionAnd(streamOn['remote_sessions'], Fn.conditionNot(Fn.conditionEquals(remoteSessionsInterval.valueAsString, '0'))),
     });
     const hasAlertEmail = new CfnCondition(this, 'HasDlpAlertEmail', {
       expression: Fn.conditionAnd(alertsOn, Fn.conditionNot(Fn.conditionEquals(alertEmail.valueAsString, ''))),
@@ -627,6 +638,33 @@ export class ComplianceLakeStack extends Stack {
       principal: 'events.amazonaws.com',
       sourceArn: rule.attrArn,
     }), 'SchedulerFunctionSchedulePermission');
+    // Remote sessions on a cadence of their own (a session its user deletes is gone from the API): a
+    // second rule whose input transformer keeps the event's time (the run's idempotency key) and names
+    // the stream in the detail; the scheduler runs just that stream, in a run and schedule slot of its own.
+    const remoteRule = lid(new events.CfnRule(this, 'RemoteSessionsSchedule', {
+      description: 'compliance-lake remote sessions run (RemoteSessionsIntervalMinutes)',
+      scheduleExpression: remoteSessionsMap.findInMap(remoteSessionsInterval.valueAsString, 'Expression'),
+      state: 'ENABLED',
+      targets: [{
+        arn: scheduler.attrArn,
+        id: 'RemoteSessionsScheduleLambdaTarget',
+        inputTransformer: {
+          inputPathsMap: { id: '$.id', time: '$.time', account: '$.account', region: '$.region' },
+          inputTemplate:
+            '{"version": "0", "id": <id>, "detail-type": "Scheduled Event", "source": "aws.events", ' +
+            '"account": <account>, "time": <time>, "region": <region>, "resources": [], ' +
+            '"detail": {"streams": ["remote_sessions"]}}',
+        },
+      }],
+    }), 'RemoteSessionsSchedule');
+    remoteRule.cfnOptions.condition = remoteSessionsCadenceOn;
+    const remotePermission = lid(new lambda.CfnPermission(this, 'RemoteSessionsSchedulePermission', {
+      action: 'lambda:InvokeFunction',
+      functionName: scheduler.ref,
+      principal: 'events.amazonaws.com',
+      sourceArn: remoteRule.attrArn,
+    }), 'RemoteSessionsSchedulePermission');
+    remotePermission.cfnOptions.condition = remoteSessionsCadenceOn;
     lid(new lambda.CfnEventSourceMapping(this, 'WorkerFunctionJobs', {
       batchSize: batchSize.valueAsNumber,
       eventSourceArn: queue.attrArn,

@@ -7,9 +7,8 @@
 //! Org and user filters apply client-side. Markers (`[system prompt content not shown]`,
 //! `provenance: content_unavailable`, …) are kept verbatim like every other field.
 
-use super::sessions::{self, Checkpoint, Kind};
-use super::walk::{ItemCtx, Listing, Prefetched, Stream, WalkEnd};
-use super::{Filter, Job, JobContext, JobStats, Scope, StreamSpec, SyncError, SyncMode};
+use super::sessions::{Checkpoint, Kind, SessionStream};
+use super::{Filter, JobContext, Scope, StreamSpec, SyncMode};
 use crate::api::{paths, Family};
 use crate::dlp::SourceKind;
 use crate::store::Table;
@@ -54,43 +53,13 @@ pub const KIND: Kind = Kind {
     context,
 };
 
-pub struct LocalSessions;
-
-fn overlap(ctx: &JobContext) -> chrono::Duration {
-    ctx.cfg.session_overlap
+fn query(ctx: &JobContext, cp: &Checkpoint) -> Vec<(String, String)> {
+    let mut query = vec![("limit".to_string(), ctx.cfg.session_page_size.clamp(1, 500).to_string())];
+    if let Some(f) = cp.floor(ctx.cfg.session_overlap).or(ctx.cfg.backfill_start) {
+        query.push(("updated_at.gte".into(), f.to_rfc3339()));
+    }
+    query
 }
 
-#[async_trait::async_trait]
-impl Stream for LocalSessions {
-    type Checkpoint = Checkpoint;
-
-    fn spec(&self) -> &'static StreamSpec {
-        &SPEC
-    }
-
-    fn listing(&self, ctx: &JobContext, _job: &Job, cp: &Checkpoint) -> Listing {
-        let mut query = vec![("limit".to_string(), ctx.cfg.session_page_size.clamp(1, 500).to_string())];
-        if let Some(f) = cp.floor(overlap(ctx)).or(ctx.cfg.backfill_start) {
-            query.push(("updated_at.gte".into(), f.to_rfc3339()));
-        }
-        Listing { path: SPEC.endpoint.into(), query, start: None }
-    }
-
-    /// A rejected page token: continue below the oldest session already handled.
-    fn restart(&self, cp: &mut Checkpoint, listing: &Listing) -> Option<Listing> {
-        Some(cp.restart_listing(listing))
-    }
-
-    async fn prefetch(&self, ctx: &JobContext, stats: &JobStats, cp: &Checkpoint, items: &[Value]) -> Vec<Prefetched> {
-        sessions::prefetch(&KIND, ctx, stats, cp, items, overlap(ctx)).await
-    }
-
-    async fn item(&self, w: &mut ItemCtx<'_, '_>, cp: &mut Checkpoint, session: Value) -> Result<(), SyncError> {
-        let o = overlap(w.ctx);
-        sessions::item(&KIND, w, cp, session, o).await
-    }
-
-    fn finish(&self, ctx: &JobContext, cp: &mut Checkpoint, end: &WalkEnd) {
-        cp.finish(end.started_at, overlap(ctx));
-    }
-}
+/// The stream (registered in [`super::registry`]).
+pub const STREAM: SessionStream = SessionStream { spec: &SPEC, kind: &KIND, query };

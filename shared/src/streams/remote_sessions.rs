@@ -6,9 +6,8 @@
 //! interval of its last change. Pending sessions (messages 404) are written as listed and read
 //! again when they start (their `updated_at` moves). Exactly-once rule: `sessions.rs`.
 
-use super::sessions::{self, Checkpoint, Kind};
-use super::walk::{ItemCtx, Listing, Prefetched, Stream, WalkEnd};
-use super::{Filter, Job, JobContext, JobStats, Scope, StreamSpec, SyncError, SyncMode};
+use super::sessions::{Checkpoint, Kind, SessionStream};
+use super::{Filter, JobContext, Scope, StreamSpec, SyncMode};
 use crate::api::{paths, Family};
 use crate::dlp::SourceKind;
 use crate::store::Table;
@@ -49,43 +48,13 @@ pub const KIND: Kind = Kind {
     context,
 };
 
-pub struct RemoteSessions;
-
-fn overlap(ctx: &JobContext) -> chrono::Duration {
-    ctx.cfg.session_overlap
+fn query(ctx: &JobContext, _cp: &Checkpoint) -> Vec<(String, String)> {
+    let mut query = vec![("limit".to_string(), ctx.cfg.session_page_size.clamp(1, 500).to_string())];
+    for o in ctx.cfg.org_ids.iter().filter(|o| !o.starts_with("org_")) {
+        query.push(("organization_ids[]".into(), o.clone()));
+    }
+    query
 }
 
-#[async_trait::async_trait]
-impl Stream for RemoteSessions {
-    type Checkpoint = Checkpoint;
-
-    fn spec(&self) -> &'static StreamSpec {
-        &SPEC
-    }
-
-    fn listing(&self, ctx: &JobContext, _job: &Job, _cp: &Checkpoint) -> Listing {
-        let mut query = vec![("limit".to_string(), ctx.cfg.session_page_size.clamp(1, 500).to_string())];
-        for o in ctx.cfg.org_ids.iter().filter(|o| !o.starts_with("org_")) {
-            query.push(("organization_ids[]".into(), o.clone()));
-        }
-        Listing { path: SPEC.endpoint.into(), query, start: None }
-    }
-
-    /// A rejected page token: continue below the oldest session already handled.
-    fn restart(&self, cp: &mut Checkpoint, listing: &Listing) -> Option<Listing> {
-        Some(cp.restart_listing(listing))
-    }
-
-    async fn prefetch(&self, ctx: &JobContext, stats: &JobStats, cp: &Checkpoint, items: &[Value]) -> Vec<Prefetched> {
-        sessions::prefetch(&KIND, ctx, stats, cp, items, overlap(ctx)).await
-    }
-
-    async fn item(&self, w: &mut ItemCtx<'_, '_>, cp: &mut Checkpoint, session: Value) -> Result<(), SyncError> {
-        let o = overlap(w.ctx);
-        sessions::item(&KIND, w, cp, session, o).await
-    }
-
-    fn finish(&self, ctx: &JobContext, cp: &mut Checkpoint, end: &WalkEnd) {
-        cp.finish(end.started_at, overlap(ctx));
-    }
-}
+/// The stream (registered in [`super::registry`]).
+pub const STREAM: SessionStream = SessionStream { spec: &SPEC, kind: &KIND, query };

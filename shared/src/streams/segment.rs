@@ -97,6 +97,25 @@ pub struct JobState {
     /// Named state objects ([`StateRef`]), committed with the checkpoint.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub state_objects: BTreeMap<String, StateRef>,
+    /// A segment suspended at an invocation's deadline ([`Segment::suspend`]): a snapshot spans
+    /// invocations of one run and still commits once. Only the same run adopts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Pending>,
+}
+
+/// What a suspended segment has staged so far (its parts stay in its attempt's staging).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    pub run_id: String,
+    pub attempt: String,
+    pub dt: String,
+    pub objects: Vec<ManifestObject>,
+    /// Next part number per table.
+    pub parts: BTreeMap<String, u32>,
+    pub range: TimeRange,
+    pub records: u64,
+    /// The request logs of the suspended invocations (staged JSON, read back by the commit).
+    pub request_logs: Vec<String>,
 }
 
 /// One object a manifest covers.
@@ -287,36 +306,79 @@ impl<'a> Segment<'a> {
                 marks::apply(ctx.state.as_ref(), &m.marks).await?;
             }
         }
-        gc_abandoned_staging(ctx.sink.as_ref(), &job_key, state.head.as_ref()).await;
+        // a segment suspended by this run is adopted; another run's is abandoned (collected by age)
+        let adopt = state.pending.clone().filter(|p| p.run_id == ctx.run_id);
+        gc_abandoned_staging(
+            ctx.sink.as_ref(),
+            &job_key,
+            state.head.as_ref(),
+            adopt.as_ref().map(|p| p.attempt.as_str()),
+        )
+        .await;
         gc_state_objects(ctx.sink.as_ref(), &job_key, &state.state_objects).await;
         stats.set_last_commit(state.last_commit_at);
         let epoch = state.epoch.clone().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..6].to_string());
         let cp = state.checkpoint.clone();
-        Ok((
-            Segment {
-                ctx,
-                stats,
-                stream,
-                job_key,
-                version,
-                state,
-                epoch,
-                attempt: new_attempt(),
-                dt: ctx.now.date_partition(),
-                buffers: BTreeMap::new(),
-                staged: Vec::new(),
-                parts: BTreeMap::new(),
-                range: TimeRange::default(),
-                written_in_segment: 0,
-                alert_rows: Vec::new(),
-                marks: BTreeMap::new(),
-                objects: BTreeMap::new(),
-                work: BTreeMap::new(),
-                work_parts: BTreeMap::new(),
-                work_of: 1,
-            },
-            cp,
-        ))
+        let mut seg = Segment {
+            ctx,
+            stats,
+            stream,
+            job_key,
+            version,
+            state,
+            epoch,
+            attempt: new_attempt(),
+            dt: ctx.now.date_partition(),
+            buffers: BTreeMap::new(),
+            staged: Vec::new(),
+            parts: BTreeMap::new(),
+            range: TimeRange::default(),
+            written_in_segment: 0,
+            alert_rows: Vec::new(),
+            marks: BTreeMap::new(),
+            objects: BTreeMap::new(),
+            work: BTreeMap::new(),
+            work_parts: BTreeMap::new(),
+            work_of: 1,
+        };
+        if let Some(p) = adopt {
+            tracing::info!(job = %seg.job_key, parts = p.objects.len(), records = p.records, "resuming a suspended segment of this run");
+            seg.attempt = p.attempt;
+            seg.dt = p.dt;
+            seg.parts = p.parts.iter().filter_map(|(t, n)| Table::parse(t).map(|t| (t, *n))).collect();
+            seg.staged = p.objects;
+            seg.range = p.range;
+            seg.written_in_segment = p.records;
+        }
+        Ok((seg, cp))
+    }
+
+    /// Suspends the segment at an invocation's deadline without committing it: what is buffered is
+    /// staged, and the state saves `checkpoint` (the walk position) with what this segment has staged
+    /// and the requests that produced it, so a continuation of the same run resumes the segment and
+    /// commits it once. Records stay invisible until then; the head does not move.
+    pub async fn suspend(&mut self, checkpoint: Value) -> Result<(), SyncError> {
+        self.write_parts().await?;
+        let mut pending = self.state.pending.clone().filter(|p| p.run_id == self.ctx.run_id).unwrap_or_default();
+        let log = self.stats.calls.take_log();
+        let key = format!("{}requests-{:05}.json", self.staging(), pending.request_logs.len());
+        let body = serde_json::to_vec(&log).map_err(|e| SyncError::Encode(e.to_string()))?;
+        self.ctx.sink.put(&key, Bytes::from(body)).await?;
+        pending.request_logs.push(key);
+        pending.run_id = self.ctx.run_id.clone();
+        pending.attempt = self.attempt.clone();
+        pending.dt = self.dt.clone();
+        pending.objects = self.staged.clone();
+        pending.parts = self.parts.iter().map(|(t, n)| (t.as_str().to_string(), *n)).collect();
+        pending.range = self.range.clone();
+        pending.records = self.written_in_segment;
+        let mut next = self.state.clone();
+        next.checkpoint = checkpoint;
+        next.pending = Some(pending);
+        let value = serde_json::to_value(&next).map_err(|e| SyncError::Encode(e.to_string()))?;
+        self.version = Some(self.ctx.state.save(&self.job_key, self.version, &value).await?);
+        self.state = next;
+        Ok(())
     }
 
     /// The lake this segment writes to.
@@ -558,7 +620,18 @@ impl<'a> Segment<'a> {
             state_objects.insert(name, r);
         }
         let mark_writes: Vec<MarkWrite> = std::mem::take(&mut self.marks).into_values().collect();
-        let requests = self.stats.calls.take_log();
+        let mut requests = Vec::new();
+        if let Some(p) =
+            self.state.pending.as_ref().filter(|p| p.run_id == self.ctx.run_id && p.attempt == self.attempt)
+        {
+            // the requests of the invocations this segment was suspended in, in order
+            for k in &p.request_logs {
+                let body = self.ctx.sink.get(k).await?.ok_or_else(|| StoreError::Missing { key: k.clone() })?;
+                let log: Vec<RequestRecord> = serde_json::from_slice(&body).map_err(|e| corrupt(k, e.to_string()))?;
+                requests.extend(log);
+            }
+        }
+        requests.extend(self.stats.calls.take_log());
         let manifest = Manifest {
             manifest_version: MANIFEST_VERSION,
             stream: self.stream.to_string(),
@@ -594,6 +667,7 @@ impl<'a> Segment<'a> {
         next.last_commit_at = Some(Timestamp::now());
         next.last_run_id = Some(self.ctx.run_id.clone());
         next.records_written += self.written_in_segment;
+        next.pending = None;
         let replaced: Vec<String> = self
             .state
             .state_objects
@@ -675,15 +749,16 @@ fn head_is(stored: &Value, head: &Head) -> bool {
         .is_some_and(|h| h.manifest_sha256 == head.manifest_sha256 && h.staging == head.staging)
 }
 
-/// Removes staging attempts of this job that are old enough to be a dead writer's, never the head's.
-async fn gc_abandoned_staging(sink: &dyn ObjectSink, job_key: &str, head: Option<&Head>) {
+/// Removes staging attempts of this job that are old enough to be a dead writer's, never the head's
+/// nor the suspended segment being resumed.
+async fn gc_abandoned_staging(sink: &dyn ObjectSink, job_key: &str, head: Option<&Head>, pending: Option<&str>) {
     let root = staging_root(job_key);
     let Ok(keys) = sink.list(&root).await else { return };
     let now = chrono::Utc::now();
     for k in keys {
         let attempt = k.strip_prefix(&root).and_then(|r| r.split('/').next()).unwrap_or("");
         let is_head = head.is_some_and(|h| h.staging == format!("{root}{attempt}/"));
-        if !is_head && attempt_age_exceeded(attempt, now) {
+        if !is_head && pending != Some(attempt) && attempt_age_exceeded(attempt, now) {
             let _ = sink.delete(&k).await;
         }
     }

@@ -24,8 +24,8 @@
 //! than the window that it wrote before the restart.
 
 use super::dlp::{self, DlpContext, Source};
-use super::walk::{children, ChildEnd, ItemCtx, Listing, Prefetched};
-use super::{enrich, str_field, ts_field, Ingest, JobContext, JobStats, SyncError};
+use super::walk::{children, ChildEnd, ItemCtx, Listing, Prefetched, Stream, WalkEnd};
+use super::{enrich, str_field, ts_field, Ingest, Job, JobContext, JobStats, StreamSpec, SyncError};
 use crate::api::{ApiError, Family};
 use crate::dlp::SourceKind;
 use crate::store::Table;
@@ -81,6 +81,49 @@ pub struct Kind {
     pub messages_path: fn(&str) -> String,
     /// Context copied from the listed session onto each message.
     pub context: fn(&Value) -> Vec<(&'static str, Value)>,
+}
+
+/// A session stream, local or remote: they differ in their spec, [`Kind`] and listing query only.
+pub struct SessionStream {
+    pub spec: &'static StreamSpec,
+    pub kind: &'static Kind,
+    /// The query of a walk's first request.
+    pub query: fn(&JobContext, &Checkpoint) -> Vec<(String, String)>,
+}
+
+fn overlap(ctx: &JobContext) -> chrono::Duration {
+    ctx.cfg.session_overlap
+}
+
+#[async_trait::async_trait]
+impl Stream for SessionStream {
+    type Checkpoint = Checkpoint;
+
+    fn spec(&self) -> &'static StreamSpec {
+        self.spec
+    }
+
+    fn listing(&self, ctx: &JobContext, _job: &Job, cp: &Checkpoint) -> Listing {
+        Listing { path: self.spec.endpoint.into(), query: (self.query)(ctx, cp), start: None }
+    }
+
+    /// A rejected page token: continue below the oldest session already handled.
+    fn restart(&self, cp: &mut Checkpoint, listing: &Listing) -> Option<Listing> {
+        Some(cp.restart_listing(listing))
+    }
+
+    async fn prefetch(&self, ctx: &JobContext, stats: &JobStats, cp: &Checkpoint, items: &[Value]) -> Vec<Prefetched> {
+        prefetch(self.kind, ctx, stats, cp, items, overlap(ctx)).await
+    }
+
+    async fn item(&self, w: &mut ItemCtx<'_, '_>, cp: &mut Checkpoint, session: Value) -> Result<(), SyncError> {
+        let o = overlap(w.ctx);
+        item(self.kind, w, cp, session, o).await
+    }
+
+    fn finish(&self, ctx: &JobContext, cp: &mut Checkpoint, end: &WalkEnd) {
+        cp.finish(end.started_at, overlap(ctx));
+    }
 }
 
 impl Checkpoint {

@@ -7,7 +7,9 @@
 //! - commits every `max_records_per_segment` records or `commit_interval`, and at the end;
 //! - the invocation deadline, checked between items: commit, then [`SyncError::Deadline`];
 //! - recovery from a rejected cursor (restart the walk from the stream's own dedup floor);
-//! - snapshot idempotency per run (a re-delivered snapshot job writes nothing);
+//! - snapshot idempotency per run (a re-delivered snapshot job writes nothing); a snapshot that
+//!   reaches the deadline is suspended ([`Segment::suspend`]) and resumed by the run's continuation,
+//!   so it spans invocations and still commits once;
 //! - provenance ([`Ingest`]).
 //!
 //! Implementer's contract: `item` may push any number of records and must update the stream's
@@ -379,6 +381,11 @@ async fn walk_once<S: Stream>(
             items += 1;
             walk.done_in_page.push(id);
             if snapshot {
+                if ctx.past_deadline() {
+                    // a snapshot commits once: suspend it; this run's continuation resumes it
+                    seg.suspend(encode(&Envelope { stream: env.stream.clone(), walk: Some(walk.clone()) })?).await?;
+                    return Err(SyncError::Deadline);
+                }
                 if seg.should_commit() {
                     seg.write_parts().await?; // staged only: a snapshot commits once
                 }
@@ -399,6 +406,10 @@ async fn walk_once<S: Stream>(
         s.page_seen(ctx, stats, &mut env.stream, request_id.as_deref());
         walk.page_position = pager.position().map(str::to_string);
         walk.done_in_page.clear();
+        if !page_done && snapshot && ctx.past_deadline() {
+            seg.suspend(encode(&Envelope { stream: env.stream.clone(), walk: Some(walk.clone()) })?).await?;
+            return Err(SyncError::Deadline);
+        }
         if !page_done && !snapshot {
             let deadline = ctx.past_deadline();
             let due = !within_pages && (seg.should_commit() || last_commit.elapsed() >= ctx.cfg.commit_interval);
