@@ -24,6 +24,7 @@ pub mod shards;
 pub mod transparency_checkpoints;
 pub mod users;
 pub mod walk;
+pub mod window;
 
 pub use failpoints::FailPoints;
 

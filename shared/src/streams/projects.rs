@@ -201,21 +201,13 @@ impl Stream for Projects {
         hand(w, cp, listed)?;
         // Only versions the next walk can list again need remembering: it lists `updated_at ≥
         // this walk's start − overlap`. So the window holds the last minutes' edits, not the tenant.
-        let at = at.unwrap_or(w.ctx.now);
-        if at >= w.walk_started_at.minus(w.ctx.cfg.project_overlap) {
-            cp.recent.insert(vkey, at);
-            cp.dirty = true;
-        }
+        let (now, started, overlap) = (w.ctx.now, w.walk_started_at, w.ctx.cfg.project_overlap);
+        super::window::remember(&mut cp.recent, &mut cp.dirty, vkey, at, now, started, overlap);
         Ok(())
     }
 
     fn finish(&self, ctx: &JobContext, cp: &mut Checkpoint, end: &WalkEnd) {
-        cp.watermark = Some(end.started_at);
-        if let Some(f) = floor(ctx, cp) {
-            let before = cp.recent.len();
-            cp.recent.retain(|_, t| *t >= f);
-            cp.dirty |= cp.recent.len() != before;
-        }
+        super::window::close(&mut cp.watermark, &mut cp.recent, &mut cp.dirty, end.started_at, ctx.cfg.project_overlap);
     }
 }
 

@@ -381,6 +381,25 @@ impl<'a> Segment<'a> {
         Ok(())
     }
 
+    /// [`Segment::open`] for a stream with its own checkpoint type (a job run outside the walk
+    /// driver): a first run's checkpoint is `C::default()`; one that does not decode is corrupt.
+    pub async fn open_typed<C: serde::de::DeserializeOwned + Default>(
+        ctx: &'a JobContext,
+        stats: &'a JobStats,
+        spec: &'static super::StreamSpec,
+        job_key: String,
+    ) -> Result<(Segment<'a>, C), SyncError> {
+        let (seg, raw) = Segment::open(ctx, stats, spec.name, job_key, spec.tables).await?;
+        if raw.is_null() {
+            return Ok((seg, C::default()));
+        }
+        let cp = serde_json::from_value(raw).map_err(|e| StoreError::Corrupt {
+            key: seg.job_key.clone(),
+            reason: format!("checkpoint of {}: {e}", spec.name),
+        })?;
+        Ok((seg, cp))
+    }
+
     /// The lake this segment writes to.
     pub fn sink(&self) -> &dyn ObjectSink {
         self.ctx.sink.as_ref()

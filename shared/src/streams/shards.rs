@@ -99,15 +99,7 @@ pub async fn run<W: ShardWork>(w: &W, ctx: &JobContext, job: &Job, stats: &JobSt
         return Err(SyncError::Encode(format!("a {} job needs a shard", spec.name)));
     };
     let key = job.key(&ctx.cfg);
-    let (mut seg, raw) = Segment::open(ctx, stats, spec.name, key.clone(), spec.tables).await?;
-    let mut cp: W::Checkpoint = if raw.is_null() {
-        W::Checkpoint::default()
-    } else {
-        serde_json::from_value(raw).map_err(|e| StoreError::Corrupt {
-            key: key.clone(),
-            reason: format!("checkpoint of {}: {e}", spec.name),
-        })?
-    };
+    let (mut seg, mut cp): (Segment<'_>, W::Checkpoint) = Segment::open_typed(ctx, stats, spec, key.clone()).await?;
     set_quarantined(w, stats, &cp);
     // the discovery job whose work this shard does (same filters, so the same key suffix)
     let disc = Job { stream: w.parent(), org_uuid: None, shard: None }.key(&ctx.cfg);

@@ -21,7 +21,7 @@
 use super::segment::Segment;
 use super::{enrich, Ingest, Job, JobContext, JobOutput, JobStats, Scope, StreamDef, StreamSpec, SyncError, SyncMode};
 use crate::api::{paths, ApiError, Family, Paginator};
-use crate::store::{StoreError, Table};
+use crate::store::Table;
 use crate::time::Timestamp;
 use crate::tlog::merkle::{self, Hash};
 use crate::tlog::note::{self, LogKey};
@@ -672,15 +672,7 @@ impl StreamDef for TransparencyCheckpoints {
             return Err(SyncError::Encode("transparency_checkpoints runs per organization".into()));
         };
         let key = job.key(&ctx.cfg);
-        let (mut seg, raw) = Segment::open(ctx, stats, SPEC.name, key.clone(), SPEC.tables).await?;
-        let mut cp: Checkpoint = if raw.is_null() {
-            Checkpoint::default()
-        } else {
-            serde_json::from_value(raw).map_err(|e| StoreError::Corrupt {
-                key: key.clone(),
-                reason: format!("checkpoint of {}: {e}", SPEC.name),
-            })?
-        };
+        let (mut seg, mut cp): (Segment<'_>, Checkpoint) = Segment::open_typed(ctx, stats, &SPEC, key.clone()).await?;
         let origin = note::origin_for(&org);
         let mut run = Run { ctx, stats, seg: &mut seg, job_key: &key, org, origin, failures: vec![], deadline: false };
         match run.trusted_keys().await? {

@@ -18,7 +18,7 @@
 
 use super::{interval, paths};
 use crate::api::{ApiError, Family};
-use crate::store::{StoreError, Table};
+use crate::store::Table;
 use crate::streams::segment::{sha256_hex, Segment};
 use crate::streams::walk::snapshot_due;
 use crate::streams::{
@@ -173,15 +173,7 @@ impl StreamDef for OrgSettings {
             return Err(SyncError::Encode("org_settings runs per organization".into()));
         };
         let key = job.key(&ctx.cfg);
-        let (mut seg, raw) = Segment::open(ctx, stats, SPEC.name, key.clone(), SPEC.tables).await?;
-        let mut cp: Checkpoint = if raw.is_null() {
-            Checkpoint::default()
-        } else {
-            serde_json::from_value(raw).map_err(|e| StoreError::Corrupt {
-                key: key.clone(),
-                reason: format!("checkpoint of {}: {e}", SPEC.name),
-            })?
-        };
+        let (mut seg, mut cp): (Segment<'_>, Checkpoint) = Segment::open_typed(ctx, stats, &SPEC, key.clone()).await?;
         if seg.last_run_id() == Some(ctx.run_id.as_str()) {
             tracing::info!(job = %key, "snapshot of this run already committed; not written again");
             return Ok(JobOutput::default());
