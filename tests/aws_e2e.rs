@@ -463,6 +463,56 @@ async fn crash_after_write_and_dead_letter_on_sqs() {
     f.shutdown().await;
 }
 
+/// A long backfill's continuation chain completes on the emulator (#9): the activities job of a
+/// 12,000-event backfill (240 pages, each answered after ≥ 40 ms, so at most a few fit in one of
+/// the 700 ms invocations whatever the machine), committing every page, continues well over 20 times
+/// in a row through SQS and DynamoDB, and the feed is written exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_continuation_chain_completes_on_moto() {
+    let clients = aws_harness::moto().await;
+    let aws = setup(&clients, 0).await;
+    let knobs = shared::synthetic::ScaleConfig {
+        users: 20,
+        chats: 0,
+        messages_min: 2,
+        messages_max: 2,
+        message_chars: 0,
+        activities: 12_000,
+        projects: 0,
+    };
+    let f = fake(shared::synthetic::TenantConfig::scale(1, knobs), open_cfg()).await;
+    f.set_faults(shared::fake_api::Faults { latency: Some(Duration::from_millis(40)), ..Default::default() });
+    let cfg = SyncConfig { activity_page_size: 50, max_records_per_segment: 50, ..sync_cfg(&f) };
+    let settings = Settings {
+        api: ApiSettings { base_url: f.base_url(), ..ApiSettings::default() },
+        cfg,
+        streams: shared::sync::StreamSelection::parse("activities").unwrap(),
+        synthetic_seed: None,
+    };
+    let mut rt =
+        runtime::build(clients.clone(), aws.clone(), settings, Some(ApiKey::new(shared::fake_api::synthetic_key())))
+            .await
+            .expect("runtime");
+    rt.runtime.retry_base = Duration::from_millis(10);
+    rt.runtime.deadline_margin = Duration::from_millis(350);
+    let opts = DriveOptions {
+        workers: 2,
+        invocation: Duration::from_millis(700),
+        max_wall: Duration::from_secs(600),
+        max_receives: 10,
+        ..DriveOptions::default()
+    };
+    let report = drive(rt.runtime, Timestamp::now(), opts).await.expect("drive");
+    assert!(report.unresolved.is_empty(), "{:?}", report.unresolved);
+    let (job, chain) = report.longest_chain().expect("a chain");
+    println!("longest continuation chain: {job} continued {chain} times");
+    assert!(chain > 20, "{job}: only {chain} continuations");
+    let s3 = S3ObjectSink::new(clients.s3.clone(), &aws.bucket, &aws.prefix);
+    let c = verify::check(&f.expected().activities, &verify::identity_counts(&s3, Table::Activities).await.unwrap());
+    assert!(c.exact(), "activities after the chain: {c:?}");
+    f.shutdown().await;
+}
+
 /// The #9 acceptance run, on moto (S3, DynamoDB, SQS), gated: `COMPLIANCE_LAKE_SCALE_CHATS=100000
 /// cargo test --release --test aws_e2e scale_tenant -- --nocapture` (also `…_ACTIVITIES`,
 /// `…_PROJECTS`, `…_USERS`, `…_WORKERS`, `…_INVOCATION_SECS`). The budget is lifted; 8 workers; every
@@ -527,6 +577,9 @@ async fn scale_tenant_syncs_exactly_once_with_hard_killed_workers() {
     let s3 = S3ObjectSink::new(clients.s3.clone(), &aws.bucket, &aws.prefix);
     let e = f.expected();
     println!("drive: {:.1} s, {continued} continuations, {} outcomes", wall.as_secs_f64(), report.outcomes.len());
+    let mut chains: Vec<(&String, &u32)> = report.chains.iter().filter(|(_, n)| **n > 0).collect();
+    chains.sort_by(|a, b| b.1.cmp(a.1));
+    println!("continuation chains (longest first): {:?}", &chains[..chains.len().min(8)]);
     // what the state says before the tables are judged: unfinished walks and quarantined items
     let state = shared::aws::DynamoStateStore::new(clients.dynamodb.clone(), &aws.table);
     for j in shared::status::collect(&state).await.unwrap() {

@@ -105,9 +105,16 @@ pub struct DriveReport {
     /// Deliveries of this run that ended without success: terminal failures, dead letters, and
     /// retryable failures still outstanding when the run gave up.
     pub unresolved: Vec<(String, Outcome)>,
+    /// Per job of this run: the longest continuation chain it ran (deadline continuations in a row).
+    pub chains: BTreeMap<String, u32>,
 }
 
 impl DriveReport {
+    /// The job with the longest continuation chain, and its length.
+    pub fn longest_chain(&self) -> Option<(&str, u32)> {
+        self.chains.iter().max_by_key(|(_, n)| **n).map(|(k, n)| (k.as_str(), *n))
+    }
+
     pub fn failures(&self) -> Vec<&(String, Outcome)> {
         self.outcomes.iter().filter(|(_, o)| o.is_failure()).collect()
     }
@@ -172,11 +179,12 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
     let outcomes = Arc::new(tokio::sync::Mutex::new(Vec::new()));
     let unresolved = Arc::new(tokio::sync::Mutex::new(Vec::new()));
     let records = Arc::new(AtomicU64::new(0));
+    let chains = Arc::new(tokio::sync::Mutex::new(BTreeMap::new()));
     let stop_at = tokio::time::Instant::now() + opts.max_wall;
     let mut set = tokio::task::JoinSet::new();
     for w in 0..opts.workers.max(1) {
-        let (rt, outcomes, unresolved, records, tracker) =
-            (rt.clone(), outcomes.clone(), unresolved.clone(), records.clone(), tracker.clone());
+        let (rt, outcomes, unresolved, records, tracker, chains) =
+            (rt.clone(), outcomes.clone(), unresolved.clone(), records.clone(), tracker.clone(), chains.clone());
         let last_progress = last_progress.clone();
         let mut done_rx = done_rx.clone();
         let resend_after = opts.resend_after;
@@ -303,6 +311,11 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
                             _ => {}
                         }
                     }
+                    if let (true, Some(k), Some(m)) = (ours, &job_key, &parsed) {
+                        let mut c = chains.lock().await;
+                        let e = c.entry(k.clone()).or_insert(0);
+                        *e = (*e).max(m.continuation + u32::from(matches!(o, Outcome::Continued)));
+                    }
                     outcomes.lock().await.push((id, o));
                 }
             }
@@ -311,6 +324,7 @@ pub async fn drive(rt: Runtime, schedule_time: Timestamp, opts: DriveOptions) ->
     while set.join_next().await.is_some() {}
     report.outcomes = std::mem::take(&mut *outcomes.lock().await);
     report.unresolved = std::mem::take(&mut *unresolved.lock().await);
+    report.chains = std::mem::take(&mut *chains.lock().await);
     let left = tracker.outstanding();
     if left > 0 {
         tracing::error!(jobs = left, "gave up waiting for this run's jobs (max wall time)");
