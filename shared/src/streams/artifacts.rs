@@ -18,9 +18,9 @@
 //! quarantine is full) written as an `unavailable` row, so one poison item never wedges a shard. A
 //! batch whose every content fetch failed retryably is an outage: the job fails and retries.
 
-use super::chat_messages::{next_retry, short_error};
 use super::dlp::{self, FileScan, Source};
 use super::marks::{self, MarkWrite, Stamp};
+use super::quarantine::short_error;
 use super::segment::Segment;
 use super::{obj, str_field, Ingest, JobContext, JobStats, SyncError};
 use crate::api::{paths, ApiError};
@@ -82,20 +82,14 @@ impl ContentRef {
     }
 }
 
-/// A content item whose fetch failed: retried later, listed by `status`.
+/// A content item whose fetch failed: retried later, listed by `status` (`item`:
+/// `artifact/<version_id>` or `generated_file/<id>`).
+pub type Quarantined = super::quarantine::Entry<ContentRetry>;
+
+/// What a quarantined content item keeps: the reference and its context (what is fetched again,
+/// and written).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Quarantined {
-    /// `artifact/<version_id>` or `generated_file/<id>`.
-    pub item: String,
-    pub endpoint: String,
-    pub status: Option<u16>,
-    pub error: String,
-    pub retryable: bool,
-    pub attempts: u32,
-    pub first_seen: Timestamp,
-    pub last_seen: Timestamp,
-    pub next_retry: Timestamp,
-    /// The reference and its context (what is fetched again, and written).
+pub struct ContentRetry {
     pub content: ContentRef,
 }
 
@@ -407,45 +401,21 @@ pub fn settle(
         return Ok(());
     }
     w.succeeded = 0;
-    let now = Timestamp::now();
     let base = ctx.cfg.quarantine_retry;
     for (r, e) in failed {
         let endpoint = match r.kind {
             Kind::Artifact => paths::artifact(&r.id),
             Kind::GeneratedFile => paths::generated_file(&r.id),
         };
-        if let Some(q) = quarantine.iter_mut().find(|q| q.item == r.key()) {
-            q.attempts += 1;
-            q.last_seen = now;
-            q.status = e.status();
-            q.error = short_error(e.to_string());
-            q.retryable = e.is_retryable();
-            q.next_retry = next_retry(now, q.attempts, base);
-            continue;
-        }
-        if quarantine.len() >= MAX_QUARANTINE {
+        let f = super::quarantine::Failure::api(&e);
+        let item = r.key();
+        if !quarantine.iter().any(|q| q.item == item) && quarantine.len() >= MAX_QUARANTINE {
             let oldest = quarantine.remove(0);
             give_up(ctx, seg, owner_job, epoch, job_key, &oldest, w);
         }
-        quarantine.push(Quarantined {
-            item: r.key(),
-            content: r,
-            endpoint,
-            status: e.status(),
-            error: short_error(e.to_string()),
-            retryable: e.is_retryable(),
-            attempts: 1,
-            first_seen: now,
-            last_seen: now,
-            next_retry: next_retry(now, 1, base),
-        });
-    }
-    // items tried too often: written as unavailable, out of quarantine
-    let (done, keep): (Vec<Quarantined>, Vec<Quarantined>) =
-        std::mem::take(quarantine).into_iter().partition(|q| q.attempts >= MAX_ATTEMPTS);
-    *quarantine = keep;
-    for q in done {
-        give_up(ctx, seg, owner_job, epoch, job_key, &q, w);
+        let keep = |_: &ContentRetry, _: &ContentRetry| false;
+        let payload = ContentRetry { content: r };
+        super::quarantine::record(quarantine, MAX_QUARANTINE, &item, || endpoint, f, base, payload, keep);
     }
     Ok(())
 }
@@ -461,8 +431,8 @@ fn give_up(
 ) {
     tracing::warn!(item = %q.item, attempts = q.attempts, status = q.status, "content item given up; written as unavailable");
     let ingest = Ingest::new(ctx, super::chat_messages::SPEC.name, &q.endpoint, job_key, None);
-    let row = unavailable_row(&q.content, q.status, &q.error, q.attempts, &ingest);
-    push_written(seg, owner_job, epoch, &q.content, Fetched { rows: vec![row], bytes: 0 }, w);
+    let row = unavailable_row(&q.payload.content, q.status, &q.error, q.attempts, &ingest);
+    push_written(seg, owner_job, epoch, &q.payload.content, Fetched { rows: vec![row], bytes: 0 }, w);
 }
 
 /// Retries the quarantined items that are due (at the start of a shard job).
@@ -476,7 +446,8 @@ pub async fn retry_due(
     quarantine: &mut Vec<Quarantined>,
 ) -> Result<(), SyncError> {
     let now = Timestamp::now();
-    let due: Vec<ContentRef> = quarantine.iter().filter(|q| q.next_retry <= now).map(|q| q.content.clone()).collect();
+    let due: Vec<ContentRef> =
+        quarantine.iter().filter(|q| q.next_retry <= now).map(|q| q.payload.content.clone()).collect();
     if due.is_empty() {
         return Ok(());
     }

@@ -19,6 +19,7 @@ use super::artifacts;
 use super::chats::{self, Mark, Task};
 use super::dlp::{self, DlpContext, FileScan, Source};
 use super::marks::{self, MarkWrite, Stamp};
+use super::quarantine;
 use super::segment::Segment;
 use super::shards::{self, Owner, Position, ShardWork};
 use super::walk::{children_pages, ChildEnd};
@@ -71,37 +72,12 @@ pub struct Checkpoint {
 }
 
 /// A chat whose messages could not be fetched: skipped, retried later, listed by `status`.
+pub type Quarantined = quarantine::Entry<QuarantinedChat>;
+
+/// What a quarantined chat keeps: its task (the listed chat row), fetched again when due.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Quarantined {
-    pub item: String,
-    pub endpoint: String,
-    pub status: Option<u16>,
-    pub error: String,
-    pub retryable: bool,
-    pub attempts: u32,
-    pub first_seen: Timestamp,
-    pub last_seen: Timestamp,
-    pub next_retry: Timestamp,
+pub struct QuarantinedChat {
     pub task: Task,
-}
-
-/// An error as a quarantine entry keeps it: at most 300 characters.
-pub fn short_error(mut s: String) -> String {
-    if s.len() > 300 {
-        let mut cut = 300;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-        s.push('…');
-    }
-    s
-}
-
-/// When a quarantined item is tried again: `base` (default 5 min), doubling per attempt, at most 6 h.
-pub fn next_retry(now: Timestamp, attempts: u32, base: std::time::Duration) -> Timestamp {
-    let ms = (base.as_millis() as i64).saturating_mul(1i64 << attempts.saturating_sub(1).min(10));
-    Timestamp(now.0 + chrono::Duration::milliseconds(ms.min(6 * 3600 * 1000)))
 }
 
 pub struct ChatMessages;
@@ -396,43 +372,21 @@ async fn handle_batch(
 /// Records a failed task in the quarantine (or counts another attempt).
 fn quarantine(cp: &mut Checkpoint, task: &Task, e: &SyncError, base: std::time::Duration) -> Result<(), SyncError> {
     let chat_id = str_field(&task.chat, "id").unwrap_or("").to_string();
-    let now = Timestamp::now();
-    let (status, retryable) = match e {
-        SyncError::Api(a) => (a.status(), a.is_retryable()),
-        other => (None, other.is_retryable()),
-    };
-    let error = short_error(e.to_string());
-    if let Some(q) = cp.quarantine.iter_mut().find(|q| q.item == chat_id) {
-        q.attempts += 1;
-        q.last_seen = now;
-        q.status = status;
-        q.error = error;
-        q.retryable = retryable;
-        q.next_retry = next_retry(now, q.attempts, base);
-        if task.order > q.task.order {
-            q.task = task.clone();
+    let f = quarantine::Failure::sync(e);
+    let (status, retryable, error) = (f.status, f.retryable, f.error.clone());
+    let payload = QuarantinedChat { task: task.clone() };
+    let newer = |held: &QuarantinedChat, new: &QuarantinedChat| new.task.order > held.task.order;
+    let endpoint = || paths::chat_messages(&chat_id);
+    match quarantine::record(&mut cp.quarantine, MAX_QUARANTINE, &chat_id, endpoint, f, base, payload, newer) {
+        quarantine::Recorded::Again => Ok(()),
+        quarantine::Recorded::New => {
+            tracing::warn!(chat_id = %chat_id, status, retryable, error = %error, "chat quarantined; the stream moves on");
+            Ok(())
         }
-        return Ok(());
-    }
-    if cp.quarantine.len() >= MAX_QUARANTINE {
-        return Err(SyncError::Encode(format!(
+        quarantine::Recorded::Full => Err(SyncError::Encode(format!(
             "more than {MAX_QUARANTINE} chats of this shard cannot be fetched (last: {error}); the API is failing broadly — see `compliance-lake status`, fix the cause, then run again"
-        )));
+        ))),
     }
-    tracing::warn!(chat_id = %chat_id, status, retryable, error = %error, "chat quarantined; the stream moves on");
-    cp.quarantine.push(Quarantined {
-        item: chat_id.clone(),
-        endpoint: paths::chat_messages(&chat_id),
-        status,
-        error,
-        retryable,
-        attempts: 1,
-        first_seen: now,
-        last_seen: now,
-        next_retry: next_retry(now, 1, base),
-        task: task.clone(),
-    });
-    Ok(())
 }
 
 /// Applies a batch's outcomes to the checkpoint. A batch whose every fetch failed retryably is a
@@ -516,7 +470,8 @@ impl ShardWork for ChatMessages {
             ..artifacts::Work::default()
         };
         let now = Timestamp::now();
-        let due: Vec<Task> = cp.quarantine.iter().filter(|q| q.next_retry <= now).map(|q| q.task.clone()).collect();
+        let due: Vec<Task> =
+            cp.quarantine.iter().filter(|q| q.next_retry <= now).map(|q| q.payload.task.clone()).collect();
         for chunk in due.chunks(BATCH) {
             self.batch(ctx, stats, seg, owner, cp, &mut content, chunk).await?;
         }
@@ -543,14 +498,6 @@ impl ShardWork for ChatMessages {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_cadence_backs_off_to_six_hours() {
-        let now = Timestamp::parse("2026-12-01T00:00:00Z").unwrap();
-        let mins = |a| (next_retry(now, a, std::time::Duration::from_secs(300)).0 - now.0).num_minutes();
-        assert_eq!((mins(1), mins(2), mins(3)), (5, 10, 20));
-        assert_eq!(mins(30), 360);
-    }
 
     #[test]
     fn a_mark_covers_its_version_and_older_ones() {

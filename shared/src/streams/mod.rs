@@ -17,6 +17,7 @@ pub mod marks;
 pub mod organizations;
 pub mod project_details;
 pub mod projects;
+pub mod quarantine;
 pub mod remote_sessions;
 pub mod segment;
 pub mod sessions;

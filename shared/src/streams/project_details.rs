@@ -17,6 +17,7 @@
 use super::dlp::{self, FileScan, Source};
 use super::marks::{self, MarkWrite, Stamp};
 use super::projects;
+use super::quarantine;
 use super::segment::Segment;
 use super::shards::{self, Owner, Position, ShardWork};
 use super::walk::children;
@@ -71,19 +72,13 @@ pub struct Checkpoint {
 }
 
 /// A project skipped because its detail or attachments failed.
+pub type QuarantinedProject = quarantine::Entry<ProjectRetry>;
+
+/// What a quarantined project keeps: the listed row (what is written when it succeeds) and its
+/// task's order (stamps the marks then).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct QuarantinedProject {
-    pub item: String,
-    pub endpoint: String,
-    pub status: Option<u16>,
-    pub error: String,
-    pub attempts: u32,
-    pub first_seen: Timestamp,
-    pub last_seen: Timestamp,
-    pub next_retry: Timestamp,
-    /// The listed row (what is written when it succeeds).
+pub struct ProjectRetry {
     pub listed: Value,
-    /// The task's order (stamps the marks when it succeeds).
     #[serde(default)]
     pub order: [u64; 2],
 }
@@ -167,7 +162,7 @@ impl ShardWork for ProjectDetails {
             .quarantine
             .iter()
             .filter(|q| q.next_retry <= now)
-            .map(|q| Task { project: q.listed.clone(), order: q.order })
+            .map(|q| Task { project: q.payload.listed.clone(), order: q.payload.order })
             .collect();
         for chunk in due.chunks(BATCH) {
             self.batch(ctx, stats, seg, owner, cp, &mut (), chunk).await?;
@@ -220,39 +215,19 @@ fn quarantine(
     e: &ApiError,
     base: std::time::Duration,
 ) -> Result<(), SyncError> {
-    let now = Timestamp::now();
-    let error = super::chat_messages::short_error(e.to_string());
-    if let Some(q) = cp.quarantine.iter_mut().find(|q| q.item == id) {
-        q.attempts += 1;
-        q.last_seen = now;
-        q.status = e.status();
-        q.error = error;
-        q.next_retry = super::chat_messages::next_retry(now, q.attempts, base);
-        if t.order >= q.order {
-            q.listed = t.project.clone();
-            q.order = t.order;
+    let payload = ProjectRetry { listed: t.project.clone(), order: t.order };
+    let newer = |held: &ProjectRetry, new: &ProjectRetry| new.order >= held.order;
+    let endpoint = || paths::project(id);
+    match quarantine::record(&mut cp.quarantine, MAX_QUARANTINE, id, endpoint, quarantine::Failure::api(e), base, payload, newer) {
+        quarantine::Recorded::Again => Ok(()),
+        quarantine::Recorded::New => {
+            tracing::warn!(project_id = id, status = e.status(), error = %e, "project quarantined; the stream moves on");
+            Ok(())
         }
-        return Ok(());
-    }
-    if cp.quarantine.len() >= MAX_QUARANTINE {
-        return Err(SyncError::Encode(format!(
+        quarantine::Recorded::Full => Err(SyncError::Encode(format!(
             "more than {MAX_QUARANTINE} projects of this shard cannot be read (last: {e}); the API is failing broadly — see `compliance-lake status`"
-        )));
+        ))),
     }
-    tracing::warn!(project_id = id, status = e.status(), error = %e, "project quarantined; the stream moves on");
-    cp.quarantine.push(QuarantinedProject {
-        item: id.to_string(),
-        endpoint: paths::project(id),
-        status: e.status(),
-        error,
-        attempts: 1,
-        first_seen: now,
-        last_seen: now,
-        next_retry: super::chat_messages::next_retry(now, 1, base),
-        listed: t.project.clone(),
-        order: t.order,
-    });
-    Ok(())
 }
 
 /// Writes one project version: detail row, DLP of its texts, its new attachments. Everything is

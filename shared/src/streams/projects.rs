@@ -131,7 +131,7 @@ impl Stream for Projects {
     async fn before_walk(&self, w: &mut ItemCtx<'_, '_>, cp: &mut Checkpoint) -> Result<(), SyncError> {
         for q in std::mem::take(&mut cp.quarantine) {
             tracing::info!(project_id = %q.item, "quarantined project handed to its shard");
-            hand(w, cp, q.listed)?;
+            hand(w, cp, q.payload.listed)?;
         }
         if let (Some(sp), true) = (&w.ctx.spawner, w.seg.head().is_some()) {
             let n = w.ctx.cfg.chat_shards.max(1);
