@@ -51,18 +51,8 @@ async fn aws_run(
     t: Timestamp,
     workers: usize,
 ) -> shared::serverless::driver::DriveReport {
-    let settings = Settings {
-        api: ApiSettings { base_url: base_url.into(), ..ApiSettings::default() },
-        cfg,
-        streams: Default::default(),
-        synthetic_seed: None,
-    };
-    let mut rt =
-        runtime::build(clients.clone(), aws.clone(), settings, Some(ApiKey::new(shared::fake_api::synthetic_key())))
-            .await
-            .expect("runtime");
-    rt.runtime.retry_base = Duration::from_millis(10);
-    drive(rt.runtime, t, DriveOptions { workers, max_wall: Duration::from_secs(300), ..DriveOptions::default() })
+    let rt = aws_runtime(clients, aws, base_url, cfg).await;
+    drive(rt, t, DriveOptions { workers, max_wall: Duration::from_secs(300), ..DriveOptions::default() })
         .await
         .expect("drive")
 }
@@ -150,10 +140,21 @@ async fn aws_runtime(
     base_url: &str,
     cfg: SyncConfig,
 ) -> shared::serverless::Runtime {
+    aws_runtime_for(clients, aws, base_url, cfg, Default::default()).await
+}
+
+/// The Lambdas' runtime on the emulator for `streams`, retrying fast.
+async fn aws_runtime_for(
+    clients: &AwsClients,
+    aws: &AwsSettings,
+    base_url: &str,
+    cfg: SyncConfig,
+    streams: shared::sync::StreamSelection,
+) -> shared::serverless::Runtime {
     let settings = Settings {
         api: ApiSettings { base_url: base_url.into(), ..ApiSettings::default() },
         cfg,
-        streams: Default::default(),
+        streams,
         synthetic_seed: None,
     };
     let mut rt =
@@ -483,18 +484,9 @@ async fn a_long_continuation_chain_completes_on_moto() {
     let f = fake(shared::synthetic::TenantConfig::scale(1, knobs), open_cfg()).await;
     f.set_faults(shared::fake_api::Faults { latency: Some(Duration::from_millis(40)), ..Default::default() });
     let cfg = SyncConfig { activity_page_size: 50, max_records_per_segment: 50, ..sync_cfg(&f) };
-    let settings = Settings {
-        api: ApiSettings { base_url: f.base_url(), ..ApiSettings::default() },
-        cfg,
-        streams: shared::sync::StreamSelection::parse("activities").unwrap(),
-        synthetic_seed: None,
-    };
-    let mut rt =
-        runtime::build(clients.clone(), aws.clone(), settings, Some(ApiKey::new(shared::fake_api::synthetic_key())))
-            .await
-            .expect("runtime");
-    rt.runtime.retry_base = Duration::from_millis(10);
-    rt.runtime.deadline_margin = Duration::from_millis(350);
+    let streams = shared::sync::StreamSelection::parse("activities").unwrap();
+    let mut rt = aws_runtime_for(&clients, &aws, &f.base_url(), cfg, streams).await;
+    rt.deadline_margin = Duration::from_millis(350);
     let opts = DriveOptions {
         workers: 2,
         invocation: Duration::from_millis(700),
@@ -502,7 +494,7 @@ async fn a_long_continuation_chain_completes_on_moto() {
         max_receives: 10,
         ..DriveOptions::default()
     };
-    let report = drive(rt.runtime, Timestamp::now(), opts).await.expect("drive");
+    let report = drive(rt, Timestamp::now(), opts).await.expect("drive");
     assert!(report.unresolved.is_empty(), "{:?}", report.unresolved);
     let (job, chain) = report.longest_chain().expect("a chain");
     println!("longest continuation chain: {job} continued {chain} times");
@@ -540,22 +532,12 @@ async fn scale_tenant_syncs_exactly_once_with_hard_killed_workers() {
     let aws = setup(&clients, 0).await;
     let f = fake(shared::synthetic::TenantConfig::scale(3, knobs.clone()), open_cfg()).await;
     let cfg = SyncConfig { activity_page_size: 5000, chat_shards: 16, ..sync_cfg(&f) };
-    let settings = Settings {
-        api: ApiSettings { base_url: f.base_url(), ..ApiSettings::default() },
-        cfg: cfg.clone(),
-        streams: Default::default(),
-        synthetic_seed: None,
-    };
-    let mut rt =
-        runtime::build(clients.clone(), aws.clone(), settings, Some(ApiKey::new(shared::fake_api::synthetic_key())))
-            .await
-            .expect("runtime");
-    rt.runtime.retry_base = Duration::from_millis(10);
-    rt.runtime.deadline_margin = Duration::from_secs(8);
-    rt.runtime.lease_ttl = Duration::from_secs(10);
+    let mut rt = aws_runtime(&clients, &aws, &f.base_url(), cfg.clone()).await;
+    rt.deadline_margin = Duration::from_secs(8);
+    rt.lease_ttl = Duration::from_secs(10);
     let t0 = std::time::Instant::now();
     let report = drive(
-        rt.runtime,
+        rt,
         Timestamp::now(),
         DriveOptions {
             workers,

@@ -21,7 +21,7 @@ use super::dlp::{self, DlpContext, FileScan, Source};
 use super::marks::{self, MarkWrite, Stamp};
 use super::quarantine;
 use super::segment::Segment;
-use super::shards::{self, Owner, Position, ShardWork};
+use super::shards::{self, Owner, Position, Shard, ShardWork};
 use super::walk::{children_pages, ChildEnd};
 use super::{
     enrich, str_field, ts_field, Filter, Ingest, Job, JobContext, JobOutput, JobStats, Scope, StreamDef, StreamSpec,
@@ -455,16 +455,10 @@ impl ShardWork for ChatMessages {
     }
 
     /// Quarantined content items and chats due for another try.
-    async fn start(
-        &self,
-        ctx: &JobContext,
-        stats: &JobStats,
-        seg: &mut Segment<'_>,
-        owner: &Owner,
-        cp: &mut Checkpoint,
-    ) -> Result<artifacts::Work, SyncError> {
-        let key = seg.job_key().to_string();
-        artifacts::retry_due(ctx, stats, seg, &owner.job, &owner.epoch, &key, &mut cp.content_quarantine).await?;
+    async fn start(&self, s: &mut Shard<'_, '_>, cp: &mut Checkpoint) -> Result<artifacts::Work, SyncError> {
+        let key = s.seg.job_key().to_string();
+        let (owner, stats) = (s.owner, s.stats);
+        artifacts::retry_due(s.ctx, stats, s.seg, &owner.job, &owner.epoch, &key, &mut cp.content_quarantine).await?;
         let mut content = artifacts::Work {
             quarantined: cp.content_quarantine.iter().map(|q| q.item.clone()).collect(),
             ..artifacts::Work::default()
@@ -473,25 +467,23 @@ impl ShardWork for ChatMessages {
         let due: Vec<Task> =
             cp.quarantine.iter().filter(|q| q.next_retry <= now).map(|q| q.payload.task.clone()).collect();
         for chunk in due.chunks(BATCH) {
-            self.batch(ctx, stats, seg, owner, cp, &mut content, chunk).await?;
+            self.batch(s, cp, &mut content, chunk).await?;
         }
         Ok(content)
     }
 
     async fn batch(
         &self,
-        ctx: &JobContext,
-        stats: &JobStats,
-        seg: &mut Segment<'_>,
-        owner: &Owner,
+        s: &mut Shard<'_, '_>,
         cp: &mut Checkpoint,
         content: &mut artifacts::Work,
         tasks: &[Task],
     ) -> Result<(), SyncError> {
-        let key = seg.job_key().to_string();
-        let handled = handle_batch(ctx, stats, seg, owner, &key, tasks, content).await?;
+        let key = s.seg.job_key().to_string();
+        let (ctx, owner) = (s.ctx, s.owner);
+        let handled = handle_batch(ctx, s.stats, s.seg, owner, &key, tasks, content).await?;
         settle(cp, tasks, handled, ctx.cfg.quarantine_retry)?;
-        artifacts::settle(ctx, seg, &owner.job, &owner.epoch, &key, &mut cp.content_quarantine, content)
+        artifacts::settle(ctx, s.seg, &owner.job, &owner.epoch, &key, &mut cp.content_quarantine, content)
     }
 }
 

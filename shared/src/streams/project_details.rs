@@ -19,7 +19,7 @@ use super::marks::{self, MarkWrite, Stamp};
 use super::projects;
 use super::quarantine;
 use super::segment::Segment;
-use super::shards::{self, Owner, Position, ShardWork};
+use super::shards::{self, Owner, Position, Shard, ShardWork};
 use super::walk::children;
 use super::{
     enrich, obj, str_field, Filter, Ingest, Job, JobContext, JobOutput, JobStats, Scope, StreamDef, StreamSpec,
@@ -149,14 +149,7 @@ impl ShardWork for ProjectDetails {
     }
 
     /// Quarantined projects due for another try.
-    async fn start(
-        &self,
-        ctx: &JobContext,
-        stats: &JobStats,
-        seg: &mut Segment<'_>,
-        owner: &Owner,
-        cp: &mut Checkpoint,
-    ) -> Result<(), SyncError> {
+    async fn start(&self, s: &mut Shard<'_, '_>, cp: &mut Checkpoint) -> Result<(), SyncError> {
         let now = Timestamp::now();
         let due: Vec<Task> = cp
             .quarantine
@@ -165,29 +158,27 @@ impl ShardWork for ProjectDetails {
             .map(|q| Task { project: q.payload.listed.clone(), order: q.payload.order })
             .collect();
         for chunk in due.chunks(BATCH) {
-            self.batch(ctx, stats, seg, owner, cp, &mut (), chunk).await?;
+            self.batch(s, cp, &mut (), chunk).await?;
         }
         Ok(())
     }
 
     async fn batch(
         &self,
-        ctx: &JobContext,
-        stats: &JobStats,
-        seg: &mut Segment<'_>,
-        owner: &Owner,
+        s: &mut Shard<'_, '_>,
         cp: &mut Checkpoint,
         _run: &mut (),
         tasks: &[Task],
     ) -> Result<(), SyncError> {
+        let (ctx, stats, owner) = (s.ctx, s.stats, s.owner);
         for t in tasks {
             let Some(id) = str_field(&t.project, "id").map(str::to_string) else { continue };
-            if covered(ctx, seg, owner, &id, &t.project).await? {
+            if covered(ctx, s.seg, owner, &id, &t.project).await? {
                 stats.skipped_duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 cp.quarantine.retain(|q| q.item != id);
                 continue;
             }
-            match write_project(ctx, stats, seg, owner, t.project.clone(), &id, t.order).await {
+            match write_project(ctx, stats, s.seg, owner, t.project.clone(), &id, t.order).await {
                 Ok(()) => {
                     if cp.quarantine.iter().any(|q| q.item == id) {
                         tracing::info!(project_id = %id, "quarantined project written");

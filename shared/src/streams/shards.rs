@@ -44,6 +44,14 @@ impl Owner {
     }
 }
 
+/// What a shard job's handlers work with.
+pub struct Shard<'s, 'a> {
+    pub ctx: &'a JobContext,
+    pub stats: &'a JobStats,
+    pub seg: &'s mut Segment<'a>,
+    pub owner: &'s Owner,
+}
+
 /// What a sharded stream supplies: how to handle a batch of its tasks.
 #[async_trait]
 pub trait ShardWork: Send + Sync + 'static {
@@ -62,22 +70,11 @@ pub trait ShardWork: Send + Sync + 'static {
     /// Items held in quarantine (the `QuarantinedItems` metric).
     fn quarantined(&self, cp: &Self::Checkpoint) -> usize;
     /// Once per run, before the work: retry what is due. Returns the run's state.
-    async fn start(
-        &self,
-        ctx: &JobContext,
-        stats: &JobStats,
-        seg: &mut Segment<'_>,
-        owner: &Owner,
-        cp: &mut Self::Checkpoint,
-    ) -> Result<Self::Run, SyncError>;
+    async fn start(&self, s: &mut Shard<'_, '_>, cp: &mut Self::Checkpoint) -> Result<Self::Run, SyncError>;
     /// Handles a batch of tasks, in order: push records, stage marks, record failures in `cp`.
-    #[allow(clippy::too_many_arguments)]
     async fn batch(
         &self,
-        ctx: &JobContext,
-        stats: &JobStats,
-        seg: &mut Segment<'_>,
-        owner: &Owner,
+        s: &mut Shard<'_, '_>,
         cp: &mut Self::Checkpoint,
         run: &mut Self::Run,
         tasks: &[Self::Task],
@@ -119,7 +116,8 @@ pub async fn run<W: ShardWork>(w: &W, ctx: &JobContext, job: &Job, stats: &JobSt
     }
     let owner = Owner { job: disc.clone(), epoch: epoch.clone() };
     let mut last_commit = tokio::time::Instant::now();
-    let mut run = w.start(ctx, stats, &mut seg, &owner, &mut cp).await?;
+    let mut sh = Shard { ctx, stats, seg: &mut seg, owner: &owner };
+    let mut run = w.start(&mut sh, &mut cp).await?;
     set_quarantined(w, stats, &cp);
 
     let mut consumed_keys: Vec<String> = Vec::new();
@@ -160,14 +158,14 @@ pub async fn run<W: ShardWork>(w: &W, ctx: &JobContext, job: &Job, stats: &JobSt
         let mut i = (w.position(&mut cp).pos as usize).min(tasks.len());
         while i < tasks.len() {
             let end = (i + w.batch_size().max(1)).min(tasks.len());
-            w.batch(ctx, stats, &mut seg, &owner, &mut cp, &mut run, &tasks[i..end]).await?;
+            w.batch(&mut sh, &mut cp, &mut run, &tasks[i..end]).await?;
             i = end;
             w.position(&mut cp).pos = i as u64;
             stats.page();
             set_quarantined(w, stats, &cp);
             let deadline = ctx.past_deadline();
-            if deadline || seg.should_commit() || last_commit.elapsed() >= ctx.cfg.commit_interval {
-                commit(&mut seg, &cp, &mut consumed_keys).await?;
+            if deadline || sh.seg.should_commit() || last_commit.elapsed() >= ctx.cfg.commit_interval {
+                commit(sh.seg, &cp, &mut consumed_keys).await?;
                 last_commit = tokio::time::Instant::now();
                 if deadline {
                     return Err(SyncError::Deadline);
@@ -180,7 +178,7 @@ pub async fn run<W: ShardWork>(w: &W, ctx: &JobContext, job: &Job, stats: &JobSt
         consumed_keys.extend(keys);
         seq += 1;
     }
-    commit(&mut seg, &cp, &mut consumed_keys).await?;
+    commit(sh.seg, &cp, &mut consumed_keys).await?;
     set_quarantined(w, stats, &cp);
     Ok(JobOutput::default())
 }
