@@ -128,18 +128,8 @@ fn mark_key(owner_job: &str, r: &ContentRef) -> String {
 }
 
 /// Whether a content item was already written (staged in this segment, or committed).
-pub async fn written(
-    ctx: &JobContext,
-    seg: &Segment<'_>,
-    owner_job: &str,
-    epoch: &str,
-    r: &ContentRef,
-) -> Result<bool, SyncError> {
-    let key = mark_key(owner_job, r);
-    if let Some(w) = seg.staged_mark(&key) {
-        return Ok(w.value.is_some());
-    }
-    Ok(marks::load(ctx.state.as_ref(), &key, epoch).await?.is_some())
+pub async fn written(seg: &Segment<'_>, owner_job: &str, epoch: &str, r: &ContentRef) -> Result<bool, SyncError> {
+    Ok(seg.current_mark(&mark_key(owner_job, r), epoch).await?.is_some())
 }
 
 /// Rows of one fetched item, and the content bytes they hold (for the memory bound).
@@ -347,7 +337,7 @@ pub async fn write_refs(
         if w.quarantined.contains(&r.key()) || todo.iter().any(|t| t.key() == r.key()) {
             continue;
         }
-        if written(ctx, seg, owner_job, epoch, &r).await? {
+        if written(seg, owner_job, epoch, &r).await? {
             stats.skipped_duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             continue;
         }
@@ -453,7 +443,7 @@ pub async fn retry_due(
     }
     let mut w = Work::default();
     for r in due {
-        if written(ctx, seg, owner_job, epoch, &r).await? {
+        if written(seg, owner_job, epoch, &r).await? {
             quarantine.retain(|q| q.item != r.key());
             continue;
         }

@@ -18,7 +18,7 @@
 use super::artifacts;
 use super::chats::{self, Mark, Task};
 use super::dlp::{self, DlpContext, FileScan, Source};
-use super::marks::{self, MarkWrite, Stamp};
+use super::marks::{MarkWrite, Stamp};
 use super::quarantine;
 use super::segment::Segment;
 use super::shards::{self, Owner, Position, Shard, ShardWork};
@@ -29,7 +29,7 @@ use super::{
 };
 use crate::api::{paths, ApiError, Family};
 use crate::dlp::SourceKind;
-use crate::store::{StoreError, Table};
+use crate::store::Table;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -83,16 +83,8 @@ pub struct QuarantinedChat {
 pub struct ChatMessages;
 
 /// The current mark of a chat: staged in this segment, else committed.
-async fn mark_of(ctx: &JobContext, seg: &Segment<'_>, owner: &Owner, chat_id: &str) -> Result<Mark, SyncError> {
-    let key = owner.key(chat_id);
-    if let Some(w) = seg.staged_mark(&key) {
-        return Ok(w.value.as_ref().and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default());
-    }
-    match marks::load(ctx.state.as_ref(), &key, &owner.epoch).await? {
-        Some(v) => serde_json::from_value(v)
-            .map_err(|e| SyncError::Store(StoreError::Corrupt { key: key.clone(), reason: format!("chat mark: {e}") })),
-        None => Ok(Mark::default()),
-    }
+async fn mark_of(seg: &Segment<'_>, owner: &Owner, chat_id: &str) -> Result<Mark, SyncError> {
+    seg.current_mark_as(&owner.key(chat_id), &owner.epoch, "chat mark").await
 }
 
 /// Whether the mark already covers this chat version.
@@ -321,7 +313,7 @@ async fn handle_batch(
             out[i] = Some(Handled::Covered);
             continue;
         }
-        let mark = mark_of(ctx, seg, owner, chat_id).await?;
+        let mark = mark_of(seg, owner, chat_id).await?;
         if covers(&mark, version) {
             stats.skipped_duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             out[i] = Some(Handled::Covered);
@@ -349,7 +341,7 @@ async fn handle_batch(
                     if !more {
                         break;
                     }
-                    let mark = mark_of(ctx, seg, owner, &chat_id).await?;
+                    let mark = mark_of(seg, owner, &chat_id).await?;
                     match fetch_new_messages(ctx, stats, &chat_id, &mark).await {
                         Ok(next) => f = next,
                         Err(e) => {

@@ -215,26 +215,15 @@ impl Stream for Chats {
     /// Wakes every shard at the start of each run: a run killed between a commit and its wake-ups
     /// is redelivered, and this re-announces what that commit handed out.
     async fn before_walk(&self, w: &mut ItemCtx<'_, '_>, _cp: &mut Checkpoint) -> Result<(), SyncError> {
-        if let (Some(sp), true) = (&w.ctx.spawner, w.seg.head().is_some()) {
-            let n = w.ctx.cfg.chat_shards.max(1);
-            let jobs = (0..n).map(|k| Job::shard(super::chat_messages::SPEC.name, k, n)).collect();
-            if let Err(e) = sp.spawn(jobs).await {
-                tracing::warn!(error = %e, "shard jobs not woken; the next scheduled run picks their work up");
-            }
+        if w.seg.head().is_some() {
+            super::shards::wake(w.ctx, super::chat_messages::SPEC.name, 0..w.ctx.cfg.chat_shards.max(1)).await;
         }
         Ok(())
     }
 
     /// Wakes the shards this commit handed work to (the scheduled fan-out covers a lost message).
     async fn committed(&self, ctx: &JobContext, _job: &Job, cp: &mut Checkpoint) -> Result<(), SyncError> {
-        let handed = std::mem::take(&mut cp.handed);
-        if let (Some(sp), false) = (&ctx.spawner, handed.is_empty()) {
-            let n = ctx.cfg.chat_shards.max(1);
-            let jobs = handed.into_iter().map(|k| Job::shard(super::chat_messages::SPEC.name, k, n)).collect();
-            if let Err(e) = sp.spawn(jobs).await {
-                tracing::warn!(error = %e, "shard jobs not woken; the next scheduled run picks their work up");
-            }
-        }
+        super::shards::wake(ctx, super::chat_messages::SPEC.name, std::mem::take(&mut cp.handed)).await;
         Ok(())
     }
 

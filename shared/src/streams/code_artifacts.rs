@@ -25,7 +25,7 @@ use super::walk::{ItemCtx, Listing, Stream, WalkEnd};
 use super::{enrich, str_field, ts_field, Filter, Job, JobContext, JobStats, Scope, StreamSpec, SyncError, SyncMode};
 use crate::api::{paths, ApiError, Family};
 use crate::dlp::SourceKind;
-use crate::store::{StoreError, Table};
+use crate::store::Table;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -154,15 +154,7 @@ async fn write_versions(w: &mut ItemCtx<'_, '_>, item: &Value) -> Result<(), Syn
     let artifact_id = str_field(item, "id").unwrap_or_default().to_string();
     let listed: Vec<&Value> = item.get("versions").and_then(Value::as_array).into_iter().flatten().collect();
     let mkey = mark_key(w.job_key, &artifact_id);
-    let mark: VersionsMark = match w.seg.staged_mark(&mkey) {
-        Some(m) => m.value.as_ref().and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default(),
-        None => match marks::load(ctx.state.as_ref(), &mkey, w.seg.epoch()).await? {
-            Some(v) => serde_json::from_value(v).map_err(|e| {
-                SyncError::Store(StoreError::Corrupt { key: mkey.clone(), reason: format!("artifact mark: {e}") })
-            })?,
-            None => VersionsMark::default(),
-        },
-    };
+    let mark: VersionsMark = w.seg.current_mark_as(&mkey, w.seg.epoch(), "artifact mark").await?;
     let context = [
         ("artifact_id", json!(artifact_id)),
         ("artifact_type", item.get("artifact_type").cloned().unwrap_or(Value::Null)),

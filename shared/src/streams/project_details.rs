@@ -15,7 +15,7 @@
 //! row, never a failed job.
 
 use super::dlp::{self, FileScan, Source};
-use super::marks::{self, MarkWrite, Stamp};
+use super::marks::{MarkWrite, Stamp};
 use super::projects;
 use super::quarantine;
 use super::segment::Segment;
@@ -88,18 +88,9 @@ fn version_mark(owner: &Owner, project_id: &str) -> String {
 }
 
 /// Whether the project version `listed` is already written (its mark holds this version or a later one).
-async fn covered(
-    ctx: &JobContext,
-    seg: &Segment<'_>,
-    owner: &Owner,
-    id: &str,
-    listed: &Value,
-) -> Result<bool, SyncError> {
+async fn covered(seg: &Segment<'_>, owner: &Owner, id: &str, listed: &Value) -> Result<bool, SyncError> {
     let key = version_mark(owner, id);
-    let have = match seg.staged_mark(&key) {
-        Some(m) => m.value.clone(),
-        None => marks::load(ctx.state.as_ref(), &key, &owner.epoch).await?,
-    };
+    let have = seg.current_mark(&key, &owner.epoch).await?;
     let (Some(have), Some(want)) = (have.as_ref().and_then(Value::as_str), str_field(listed, "updated_at")) else {
         return Ok(false);
     };
@@ -173,7 +164,7 @@ impl ShardWork for ProjectDetails {
         let (ctx, stats, owner) = (s.ctx, s.stats, s.owner);
         for t in tasks {
             let Some(id) = str_field(&t.project, "id").map(str::to_string) else { continue };
-            if covered(ctx, s.seg, owner, &id, &t.project).await? {
+            if covered(s.seg, owner, &id, &t.project).await? {
                 stats.skipped_duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 cp.quarantine.retain(|q| q.item != id);
                 continue;
@@ -301,10 +292,7 @@ async fn write_project(
                 continue;
             };
             let mkey = projects::attachment_mark(&owner.job, &att_id);
-            let written = match seg.staged_mark(&mkey) {
-                Some(m) => m.value.is_some(),
-                None => marks::load(ctx.state.as_ref(), &mkey, &owner.epoch).await?.is_some(),
-            };
+            let written = seg.current_mark(&mkey, &owner.epoch).await?.is_some();
             if written || written_atts.contains(&att_id) {
                 continue;
             }

@@ -133,27 +133,16 @@ impl Stream for Projects {
             tracing::info!(project_id = %q.item, "quarantined project handed to its shard");
             hand(w, cp, q.payload.listed)?;
         }
-        if let (Some(sp), true) = (&w.ctx.spawner, w.seg.head().is_some()) {
-            let n = w.ctx.cfg.chat_shards.max(1);
-            let jobs = (0..n).map(|k| Job::shard(project_details::SPEC.name, k, n)).collect();
-            if let Err(e) = sp.spawn(jobs).await {
-                tracing::warn!(error = %e, "shard jobs not woken; the next scheduled run picks their work up");
-            }
+        if w.seg.head().is_some() {
+            super::shards::wake(w.ctx, project_details::SPEC.name, 0..w.ctx.cfg.chat_shards.max(1)).await;
         }
         Ok(())
     }
 
     /// Wakes the shards this commit handed work to (the scheduled fan-out covers a lost message).
     async fn committed(&self, ctx: &JobContext, _job: &Job, cp: &mut Checkpoint) -> Result<(), SyncError> {
-        let handed = std::mem::take(&mut cp.handed);
         cp.handed_n = 0;
-        if let (Some(sp), false) = (&ctx.spawner, handed.is_empty()) {
-            let n = ctx.cfg.chat_shards.max(1);
-            let jobs = handed.into_iter().map(|k| Job::shard(project_details::SPEC.name, k, n)).collect();
-            if let Err(e) = sp.spawn(jobs).await {
-                tracing::warn!(error = %e, "shard jobs not woken; the next scheduled run picks their work up");
-            }
-        }
+        super::shards::wake(ctx, project_details::SPEC.name, std::mem::take(&mut cp.handed)).await;
         Ok(())
     }
 

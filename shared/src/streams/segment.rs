@@ -430,6 +430,29 @@ impl<'a> Segment<'a> {
         self.marks.get(key)
     }
 
+    /// The current value of a mark: as staged in this segment (not yet committed), else as
+    /// committed in `epoch` (`None`: never written, removed, or another epoch's).
+    pub async fn current_mark(&self, key: &str, epoch: &str) -> Result<Option<Value>, StoreError> {
+        match self.marks.get(key) {
+            Some(w) => Ok(w.value.clone()),
+            None => marks::load(self.ctx.state.as_ref(), key, epoch).await,
+        }
+    }
+
+    /// [`Segment::current_mark`] decoded (`T::default()` when absent); `what` names it in errors.
+    pub async fn current_mark_as<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        key: &str,
+        epoch: &str,
+        what: &str,
+    ) -> Result<T, SyncError> {
+        match self.current_mark(key, epoch).await? {
+            Some(v) => serde_json::from_value(v)
+                .map_err(|e| StoreError::Corrupt { key: key.to_string(), reason: format!("{what}: {e}") }.into()),
+            None => Ok(T::default()),
+        }
+    }
+
     /// How many mark changes wait for the next commit.
     pub fn staged_marks(&self) -> usize {
         self.marks.len()

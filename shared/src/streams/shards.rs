@@ -81,6 +81,18 @@ pub trait ShardWork: Send + Sync + 'static {
     ) -> Result<(), SyncError>;
 }
 
+/// Wakes shard jobs of `stream` (the given shards of `SyncConfig::chat_shards`) on the queue. Best
+/// effort: a wake-up lost here is covered by the scheduled fan-out, which plans every shard.
+pub async fn wake(ctx: &JobContext, stream: &'static str, shards: impl IntoIterator<Item = u32>) {
+    let n = ctx.cfg.chat_shards.max(1);
+    let jobs: Vec<Job> = shards.into_iter().map(|k| Job::shard(stream, k, n)).collect();
+    if let (Some(sp), false) = (&ctx.spawner, jobs.is_empty()) {
+        if let Err(e) = sp.spawn(jobs).await {
+            tracing::warn!(error = %e, "shard jobs not woken; the next scheduled run picks their work up");
+        }
+    }
+}
+
 fn job_state(doc: serde_json::Value, key: &str) -> Result<JobState, SyncError> {
     serde_json::from_value(doc).map_err(|e| StoreError::Corrupt { key: key.to_string(), reason: e.to_string() }.into())
 }
